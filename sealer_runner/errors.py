@@ -1,0 +1,70 @@
+"""The one error tree of sealer_runner.
+
+Library code raises these with context; only the CLI (and Ansible module
+``main()`` functions) turn them into output and exit codes:
+
+* :class:`InputError` and its children mean the user gave bad input (exit 2).
+* Every other :class:`SealerError` means an operation failed (exit 1).
+"""
+
+from __future__ import annotations
+
+
+class SealerError(Exception):
+    """Base of every error sealer_runner raises on purpose."""
+
+    exit_code = 1
+
+
+class InputError(SealerError):
+    """The user's input (flags, files, references) is invalid."""
+
+    exit_code = 2
+
+
+class SourceError(InputError):
+    """An error located in a user file: ``FILE:LINE: message``."""
+
+    def __init__(self, message: str, *, file: str, line: int | None = None) -> None:
+        self.file = file
+        self.line = line
+        self.message = message
+        where = f"{file}:{line}" if line is not None else file
+        super().__init__(f"{where}: {message}")
+
+
+class KubefileError(SourceError):
+    """A Kubefile cannot be parsed or is misused."""
+
+
+class ClusterfileError(SourceError):
+    """A Clusterfile cannot be decoded or does not validate."""
+
+
+class InvalidReference(InputError):
+    """An image reference is malformed."""
+
+
+class ImageNotFound(SealerError):
+    """An image is not in the local store."""
+
+
+class StoreError(SealerError):
+    """The local image store is damaged or cannot be written."""
+
+
+class DigestMismatch(StoreError):
+    """Content does not match the digest it was addressed by."""
+
+    def __init__(self, what: str, expected: str, actual: str) -> None:
+        self.expected = expected
+        self.actual = actual
+        super().__init__(f"{what}: digest mismatch: expected {expected}, got {actual}")
+
+
+class ArchiveError(SealerError):
+    """An image archive is malformed or has been tampered with."""
+
+
+class BuildError(SealerError):
+    """A build step failed (RUN exited non-zero, a file could not be read...)."""
