@@ -1,0 +1,215 @@
+"""Reproducible layers: write a tar+gzip layer from entries, and apply layers to a directory.
+
+A layer written here is a pure function of its entries: entries are sorted,
+mtimes are fixed, owners are numeric with no names, and the gzip header has no
+name or time. Whiteouts follow the OCI layer spec (``.wh.NAME``, ``.wh..wh..opq``).
+"""
+
+from __future__ import annotations
+
+import gzip
+import os
+import shutil
+import stat
+import tarfile
+import zlib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import BinaryIO, Callable, Iterable, Iterator
+
+from ..errors import StoreError
+from .digest import Digest, HashingWriter, iter_verified
+from .store import Store
+from .types import MT_OCI_LAYER_GZIP, Descriptor
+
+WHITEOUT_PREFIX = ".wh."
+OPAQUE_WHITEOUT = ".wh..wh..opq"
+COMPRESS_LEVEL = 6
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One member of a layer. ``source`` is the file to read for regular files."""
+
+    path: str  # posix, relative, no leading "./" or "/"
+    kind: str  # "file" | "dir" | "symlink" | "whiteout"
+    mode: int = 0o644
+    uid: int = 0
+    gid: int = 0
+    size: int = 0
+    linkname: str = ""
+    source: str | None = None
+
+
+@dataclass(frozen=True)
+class LayerInfo:
+    descriptor: Descriptor
+    diff_id: Digest
+
+
+ProgressFn = Callable[[int], None]
+
+
+def whiteout(path: str) -> Entry:
+    parent, _, name = path.rpartition("/")
+    return Entry(f"{parent}/{WHITEOUT_PREFIX}{name}" if parent else WHITEOUT_PREFIX + name, "whiteout", mode=0o644)
+
+
+def entry_from_stat(path: str, source: str, st: os.stat_result, *, owner: tuple[int, int] | None = None) -> Entry | None:
+    """Describe the file at *source* as layer member *path*; None for unsupported types (sockets...)."""
+    uid, gid = owner if owner is not None else (st.st_uid, st.st_gid)
+    mode = stat.S_IMODE(st.st_mode)
+    if stat.S_ISDIR(st.st_mode):
+        return Entry(path, "dir", mode, uid, gid)
+    if stat.S_ISLNK(st.st_mode):
+        return Entry(path, "symlink", mode, uid, gid, linkname=os.readlink(source))
+    if stat.S_ISREG(st.st_mode):
+        return Entry(path, "file", mode, uid, gid, size=st.st_size, source=source)
+    return None
+
+
+def _tarinfo(entry: Entry, mtime: int) -> tarfile.TarInfo:
+    ti = tarfile.TarInfo(entry.path + ("/" if entry.kind == "dir" else ""))
+    ti.mode = entry.mode
+    ti.uid, ti.gid = entry.uid, entry.gid
+    ti.uname = ti.gname = ""
+    ti.mtime = mtime
+    if entry.kind == "dir":
+        ti.type = tarfile.DIRTYPE
+    elif entry.kind == "symlink":
+        ti.type = tarfile.SYMTYPE
+        ti.linkname = entry.linkname
+    else:
+        ti.type = tarfile.REGTYPE
+        ti.size = entry.size if entry.kind == "file" else 0
+    return ti
+
+
+class _CountingReader:
+    """Reads exactly ``size`` bytes of a file and reports progress."""
+
+    def __init__(self, f: BinaryIO, progress: ProgressFn | None) -> None:
+        self._f = f
+        self._progress = progress
+
+    def read(self, n: int = -1) -> bytes:
+        data = self._f.read(n)
+        if self._progress is not None and data:
+            self._progress(len(data))
+        return data
+
+
+def write_layer(
+    store: Store, entries: Iterable[Entry], *, mtime: int = 0, progress: ProgressFn | None = None
+) -> LayerInfo:
+    """Write *entries* (any order) as one reproducible tar+gzip blob in *store*."""
+    ordered = sorted(entries, key=lambda e: e.path)
+    with store.blob_writer() as blob:
+        gz = gzip.GzipFile(filename="", mode="wb", fileobj=blob, compresslevel=COMPRESS_LEVEL, mtime=0)  # type: ignore[arg-type]
+        diff = HashingWriter(gz)  # type: ignore[arg-type]
+        with tarfile.open(fileobj=diff, mode="w|", format=tarfile.PAX_FORMAT, encoding="utf-8") as tar:  # type: ignore[call-overload]
+            for entry in ordered:
+                _add_entry(tar, entry, mtime, progress)
+        gz.close()
+        digest = blob.commit()
+        size = blob.size
+    return LayerInfo(Descriptor(MT_OCI_LAYER_GZIP, digest, size), diff.digest)
+
+
+def _add_entry(tar: tarfile.TarFile, entry: Entry, mtime: int, progress: ProgressFn | None) -> None:
+    ti = _tarinfo(entry, mtime)
+    if entry.kind != "file":
+        tar.addfile(ti)
+        return
+    assert entry.source is not None
+    with open(entry.source, "rb") as f:
+        if os.fstat(f.fileno()).st_size != entry.size:
+            raise StoreError(f"{entry.source} changed while it was being archived")
+        tar.addfile(ti, _CountingReader(f, progress))  # type: ignore[arg-type]
+
+
+# --------------------------------------------------------------------------- apply
+
+
+class _VerifyingReader:
+    """A file-like reader over a blob that checks the digest once fully read."""
+
+    def __init__(self, store: Store, digest: Digest) -> None:
+        self._chunks: Iterator[bytes] = store.iter_blob(digest)
+        self._buf = b""
+
+    def read(self, n: int = -1) -> bytes:
+        while n < 0 or len(self._buf) < n:
+            try:
+                self._buf += next(self._chunks)
+            except StopIteration:
+                break
+        if n < 0:
+            out, self._buf = self._buf, b""
+        else:
+            out, self._buf = self._buf[:n], self._buf[n:]
+        return out
+
+    def drain(self) -> None:
+        while self.read(1 << 20):
+            pass
+
+
+def apply_layer(store: Store, layer: Descriptor, root: Path) -> None:
+    """Extract one layer onto *root*, honouring whiteouts; verifies the layer's digest."""
+    reader = _VerifyingReader(store, layer.digest)
+    created: set[str] = set()
+    try:
+        with tarfile.open(fileobj=reader, mode="r|*") as tar:  # type: ignore[call-overload]
+            for member in tar:
+                name = _normalise(member.name)
+                if not name:
+                    continue
+                parent, _, base = name.rpartition("/")
+                if base == OPAQUE_WHITEOUT:
+                    _clear_dir(root, parent, created)
+                elif base.startswith(WHITEOUT_PREFIX):
+                    victim = f"{parent}/{base[len(WHITEOUT_PREFIX):]}" if parent else base[len(WHITEOUT_PREFIX):]
+                    if victim not in created:
+                        _remove(root / victim)
+                else:
+                    _replace_conflicting(root / name, member)
+                    tar.extract(member, root, filter="tar", set_attrs=True)
+                    created.add(name)
+        reader.drain()
+    except (tarfile.TarError, zlib.error, EOFError, OSError) as exc:
+        raise StoreError(f"cannot apply layer {layer.digest}: {exc}") from exc
+
+
+def _normalise(name: str) -> str:
+    """``./a/b/`` -> ``a/b``; the root itself -> ``""``."""
+    name = name.lstrip("/")
+    while name.startswith("./"):
+        name = name[2:].lstrip("/")
+    return "" if name == "." else name.rstrip("/")
+
+
+def _replace_conflicting(target: Path, member: tarfile.TarInfo) -> None:
+    """A lower layer's file where this layer has a directory (or vice versa) is replaced."""
+    if not os.path.lexists(target):
+        return
+    if member.isdir() and target.is_dir() and not target.is_symlink():
+        return
+    _remove(target)
+
+
+def _remove(path: Path) -> None:
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path)
+    elif os.path.lexists(path):
+        path.unlink()
+
+
+def _clear_dir(root: Path, rel: str, created: set[str]) -> None:
+    directory = root / rel if rel else root
+    if not directory.is_dir():
+        return
+    for child in directory.iterdir():
+        child_rel = f"{rel}/{child.name}" if rel else child.name
+        if child_rel not in created:
+            _remove(child)
