@@ -1,0 +1,268 @@
+"""Build a cluster image from a Kubefile: one layer per content-changing instruction, cached."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Callable, Mapping
+
+from .. import __version__
+from ..errors import BuildError, ImageNotFound, KubefileError
+from ..image.layer import LayerInfo, write_layer
+from ..image.metadata import Application, ImageExtension, read_extension
+from ..image.platform import host_platform
+from ..image.reference import Reference, parse_reference
+from ..image.store import PlatformManifest, Store
+from ..image.types import (
+    ANNOTATION_IMAGE_EXTENSION,
+    MT_OCI_CONFIG,
+    Descriptor,
+    Index,
+    Manifest,
+    Platform,
+    canonical_json,
+)
+from ..kubefile import parse_kubefile
+from ..kubefile.plan import BuildPlan, CopyStep, RunStep
+from .cache import BuildCache, StepResult, cache_key
+from .copy import content_key, copy_entries
+from .filehash import FileHashCache
+from .rootfs import Workspace
+
+RUN_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+ANNOTATION_BASE_NAME = "org.opencontainers.image.base.name"
+ANNOTATION_BASE_DIGEST = "org.opencontainers.image.base.digest"
+
+
+class BuildReporter:
+    """Receives build progress. The default does nothing; the CLI renders it."""
+
+    def step(self, platform: Platform, index: int, total: int, text: str) -> None: ...
+    def cached(self, layer: LayerInfo | None) -> None: ...
+    def layer_written(self, layer: LayerInfo | None, seconds: float) -> None: ...
+    def output(self, line: str) -> None: ...
+    def bytes_archived(self, n: int) -> None: ...
+
+
+BaseResolver = Callable[[str, Platform], PlatformManifest]
+
+
+@dataclass(frozen=True)
+class BuildOptions:
+    kubefile: Path
+    context: Path
+    tags: tuple[str, ...] = ()
+    build_args: Mapping[str, str] = field(default_factory=dict)
+    platforms: tuple[str, ...] = ()
+    no_cache: bool = False
+    image_type: str | None = None
+    labels: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class BuildResult:
+    descriptor: Descriptor  # the index (several platforms) or the manifest (one)
+    tags: tuple[Reference, ...]
+    layers_written: int
+    layers_cached: int
+
+
+def created_timestamp() -> str:
+    """The image creation time: SOURCE_DATE_EPOCH when set, else the epoch (reproducible either way)."""
+    epoch = int(os.environ.get("SOURCE_DATE_EPOCH", "0") or 0)
+    return datetime.fromtimestamp(epoch, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def local_base_resolver(store: Store) -> BaseResolver:
+    """Resolve FROM images from the local store only."""
+
+    def resolve(name: str, platform: Platform) -> PlatformManifest:
+        try:
+            image = store.lookup(name)
+        except ImageNotFound:
+            raise ImageNotFound(
+                f"base image {name} is not in the local store: load it (sealer_runner load) or pull it first"
+            ) from None
+        candidates = store.platform_manifests(image.descriptor)
+        for pm in candidates:
+            if (pm.platform.os, pm.platform.architecture) == (platform.os, platform.architecture):
+                return pm
+        have = ", ".join(str(pm.platform) for pm in candidates)
+        raise ImageNotFound(f"base image {name} has no {platform} variant (it has: {have})")
+
+    return resolve
+
+
+class Builder:
+    def __init__(self, store: Store, reporter: BuildReporter | None = None, resolve_base: BaseResolver | None = None):
+        self._store = store
+        self._reporter = reporter or BuildReporter()
+        self._resolve_base = resolve_base or local_base_resolver(store)
+        self._cache = BuildCache(store)
+        self._hashes = FileHashCache(store.state_dir("files") / "hashes.json")
+        self._written = 0
+        self._cached = 0
+
+    def build(self, options: BuildOptions) -> BuildResult:
+        try:
+            text = options.kubefile.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise KubefileError(f"cannot read: {exc}", file=str(options.kubefile)) from exc
+        tags = tuple(parse_reference(t) for t in options.tags)
+        with self._store.writing():
+            platforms = self._platforms(text, options)
+            descriptors = [self._build_platform(text, options, p) for p in platforms]
+            self._hashes.save()
+            if len(descriptors) == 1:
+                top = descriptors[0]
+            else:
+                top = self._store.put_index(Index(tuple(descriptors)))
+            for ref in tags:
+                self._store.tag(ref, top)
+        return BuildResult(top, tags, self._written, self._cached)
+
+    # ------------------------------------------------------------ planning
+    def _parse(self, text: str, options: BuildOptions, platform: Platform) -> BuildPlan:
+        args = {
+            "TARGETPLATFORM": str(platform),
+            "TARGETOS": platform.os,
+            "TARGETARCH": platform.architecture,
+            "TARGETVARIANT": platform.variant,
+            "BUILDPLATFORM": str(host_platform()),
+            **options.build_args,
+        }
+        return parse_kubefile(text, filename=str(options.kubefile), context_dir=options.context, build_args=args)
+
+    def _platforms(self, text: str, options: BuildOptions) -> list[Platform]:
+        if options.platforms:
+            return [Platform.parse(p) for p in options.platforms]
+        plan = self._parse(text, options, host_platform())
+        return [Platform.parse(p) for p in plan.platforms] or [host_platform()]
+
+    # ------------------------------------------------------------ building
+    def _build_platform(self, text: str, options: BuildOptions, platform: Platform) -> Descriptor:
+        plan = self._parse(text, options, platform)
+        base = self._resolve_base(plan.base, platform) if plan.base else None
+        layers = list(base.manifest.layers) if base else []
+        diff_ids = list((base.config.get("rootfs") or {}).get("diff_ids") or []) if base else []
+        history = list(base.config.get("history") or []) if base else []
+        chain = cache_key("base", str(base.descriptor.digest) if base else "scratch", str(platform))
+        scratch = self._store.scratch_dir("build-")
+        try:
+            workspace = Workspace(self._store, scratch)
+            for index, step in enumerate(plan.steps, 1):
+                self._reporter.step(platform, index, len(plan.steps), step.text)
+                result = self._step(step, chain, options, workspace, layers)
+                chain = result.key
+                if result.layer is not None:
+                    layers.append(result.layer.descriptor)
+                    diff_ids.append(str(result.layer.diff_id))
+                history.append({"created": created_timestamp(), "created_by": step.text, "empty_layer": result.layer is None})
+        finally:
+            shutil.rmtree(scratch, ignore_errors=True)
+        config = self._config(plan, base, platform, diff_ids, history, options)
+        manifest = Manifest(config, tuple(layers), self._annotations(plan, base, options))
+        desc = self._store.put_manifest(manifest)
+        return Descriptor(desc.media_type, desc.digest, desc.size, platform=platform)
+
+    def _step(self, step: CopyStep | RunStep, chain: str, options: BuildOptions, ws: Workspace,
+              layers: list[Descriptor]) -> StepResult:
+        if isinstance(step, CopyStep):
+            entries = copy_entries(step)
+            key = cache_key(chain, step.text, content_key(entries, self._hashes))
+        else:
+            entries = None
+            key = cache_key(chain, step.text, list(step.command), list(step.env))
+        hit = None if options.no_cache else self._cache.get(key)
+        if hit is not None:
+            self._cached += 1
+            self._reporter.cached(hit.layer)
+            return hit
+        started = time.monotonic()
+        if entries is not None:
+            layer = write_layer(self._store, entries, progress=self._reporter.bytes_archived) if entries else None
+        else:
+            layer = self._run(step, ws, layers, options)  # type: ignore[arg-type]
+        self._written += layer is not None
+        self._reporter.layer_written(layer, time.monotonic() - started)
+        return self._cache.put(key, layer)
+
+    def _run(self, step: RunStep, ws: Workspace, layers: list[Descriptor], options: BuildOptions) -> LayerInfo | None:
+        ws.sync(layers)
+        before = ws.snapshot()
+        env = {"PATH": RUN_PATH, "HOME": "/root", "SEALER_ROOTFS": str(ws.rootfs), **dict(step.env)}
+        try:
+            proc = subprocess.Popen(list(step.command), cwd=ws.rootfs, env=env, stdin=subprocess.DEVNULL,
+                                    stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+        except OSError as exc:
+            raise BuildError(f"{options.kubefile}:{step.line}: cannot start RUN command: {exc}") from exc
+        assert proc.stdout is not None
+        for raw in proc.stdout:
+            self._reporter.output(raw.decode("utf-8", "replace").rstrip("\n"))
+        if (rc := proc.wait()) != 0:
+            raise BuildError(f"{options.kubefile}:{step.line}: RUN exited with status {rc}: {step.text}")
+        entries = ws.diff(before)
+        if not entries:
+            return None
+        layer = write_layer(self._store, entries, progress=self._reporter.bytes_archived)
+        ws.record(layer.descriptor)
+        return layer
+
+    # ------------------------------------------------------------ metadata
+    def _config(self, plan: BuildPlan, base: PlatformManifest | None, platform: Platform, diff_ids: list[str],
+                history: list[dict], options: BuildOptions) -> Descriptor:
+        base_cfg = (base.config.get("config") or {}) if base else {}
+        env = _env_map(base_cfg.get("Env") or [])
+        env.update(dict(plan.env))
+        labels = {**(base_cfg.get("Labels") or {}), **dict(plan.labels), **dict(options.labels)}
+        config: dict = {
+            "created": created_timestamp(),
+            "architecture": platform.architecture,
+            "os": platform.os,
+            "config": {"Env": [f"{k}={v}" for k, v in env.items()], "Labels": labels},
+            "rootfs": {"type": "layers", "diff_ids": diff_ids},
+            "history": history,
+        }
+        if platform.variant:
+            config["variant"] = platform.variant
+        return self._store.put_json(config, MT_OCI_CONFIG)
+
+    def _annotations(self, plan: BuildPlan, base: PlatformManifest | None, options: BuildOptions) -> dict[str, str]:
+        parent = read_extension(base.manifest) if base else None
+        ext = _extension(plan, parent, options)
+        out = {ANNOTATION_IMAGE_EXTENSION: canonical_json(ext.to_json()).decode()}
+        if base is not None and plan.base:
+            out[ANNOTATION_BASE_NAME] = str(parse_reference(plan.base))
+            out[ANNOTATION_BASE_DIGEST] = str(base.descriptor.digest)
+        return out
+
+
+def _env_map(items: list[str]) -> dict[str, str]:
+    out = {}
+    for item in items:
+        key, _, value = str(item).partition("=")
+        out[key] = value
+    return out
+
+
+def _extension(plan: BuildPlan, parent: ImageExtension | None, options: BuildOptions) -> ImageExtension:
+    parent = parent or ImageExtension()
+    apps = {a.name: a for a in parent.applications}
+    for spec in plan.apps:
+        apps[spec.name] = Application(spec.name, spec.type, tuple(spec.files), tuple(spec.cmds), dict(spec.env))
+    declares_launch = bool(plan.cmds or plan.launch_apps)
+    return ImageExtension(
+        type=options.image_type or parent.type,
+        applications=tuple(apps.values()),
+        env={**parent.env, **dict(plan.env)},
+        labels={**parent.labels, **dict(plan.labels), **dict(options.labels)},
+        launch_cmds=tuple(plan.cmds) if declares_launch else parent.launch_cmds,
+        launch_app_names=tuple(plan.launch_apps) if declares_launch else parent.launch_app_names,
+        build_client={"sealerRunnerVersion": __version__},
+    )

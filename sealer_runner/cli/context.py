@@ -1,0 +1,41 @@
+"""State shared by every CLI command: the store root, verbosity and the console."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
+
+from rich.console import Console
+
+from ..image.store import Store
+
+ENV_ROOT = "SEALER_RUNNER_ROOT"
+
+
+def default_root() -> Path:
+    """``$SEALER_RUNNER_ROOT``, else /var/lib/sealer_runner for root, else ~/.local/share/sealer_runner."""
+    if env := os.environ.get(ENV_ROOT):
+        return Path(env)
+    if os.geteuid() == 0:
+        return Path("/var/lib/sealer_runner")
+    return Path.home() / ".local" / "share" / "sealer_runner"
+
+
+@dataclass
+class AppContext:
+    root: Path
+    quiet: bool = False
+    debug: bool = False
+    out: Console = field(default_factory=lambda: Console(highlight=False, soft_wrap=True))
+    err: Console = field(default_factory=lambda: Console(stderr=True, highlight=False, soft_wrap=True))
+
+    @cached_property
+    def store(self) -> Store:
+        return Store(self.root)
+
+    def info(self, message: str) -> None:
+        """Progress and notes go to stderr, so stdout stays clean for scripts."""
+        if not self.quiet:
+            self.err.print(message)
