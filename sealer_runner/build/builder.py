@@ -14,7 +14,7 @@ from typing import Callable, Mapping
 
 from .. import __version__
 from ..errors import BuildError, ImageNotFound, KubefileError
-from ..image.layer import LayerInfo, write_layer
+from ..image.layer import Entry, LayerInfo, write_layer
 from ..image.metadata import Application, ImageExtension, read_extension
 from ..image.platform import host_platform
 from ..image.reference import Reference, parse_reference
@@ -47,7 +47,9 @@ class BuildReporter:
     def cached(self, layer: LayerInfo | None) -> None: ...
     def layer_written(self, layer: LayerInfo | None, seconds: float) -> None: ...
     def output(self, line: str) -> None: ...
+    def archiving(self, total_bytes: int) -> None: ...
     def bytes_archived(self, n: int) -> None: ...
+    def archived(self) -> None: ...
 
 
 BaseResolver = Callable[[str, Platform], PlatformManifest]
@@ -186,7 +188,7 @@ class Builder:
             return hit
         started = time.monotonic()
         if entries is not None:
-            layer = write_layer(self._store, entries, progress=self._reporter.bytes_archived) if entries else None
+            layer = self._write(entries) if entries else None
         else:
             layer = self._run(step, ws, layers, options)  # type: ignore[arg-type]
         self._written += layer is not None
@@ -210,9 +212,16 @@ class Builder:
         entries = ws.diff(before)
         if not entries:
             return None
-        layer = write_layer(self._store, entries, progress=self._reporter.bytes_archived)
+        layer = self._write(entries)
         ws.record(layer.descriptor)
         return layer
+
+    def _write(self, entries: list[Entry]) -> LayerInfo:
+        self._reporter.archiving(sum(e.size for e in entries))
+        try:
+            return write_layer(self._store, entries, progress=self._reporter.bytes_archived)
+        finally:
+            self._reporter.archived()
 
     # ------------------------------------------------------------ metadata
     def _config(self, plan: BuildPlan, base: PlatformManifest | None, platform: Platform, diff_ids: list[str],

@@ -9,7 +9,9 @@ import click
 
 from ..image import archive
 from .context import AppContext
+from ..image.inspect import image_size
 from .format import human_size
+from .progress import byte_progress
 
 
 @click.command()
@@ -24,7 +26,9 @@ def save(app: AppContext, output: Path, fmt: str, images: tuple[str, ...]) -> No
     """Save images to a tar archive, with every layer they need."""
     tagged = [app.store.lookup(name) for name in images]
     started = time.monotonic()
-    size = archive.save(app.store, tagged, output, fmt)
+    total = sum(image_size(app.store, image) for image in tagged)
+    with byte_progress(app, "saving", total) as advance:
+        size = archive.save(app.store, tagged, output, fmt, progress=advance)
     app.info(f"Saved {len(tagged)} image(s) to {output}: {human_size(size)} in {time.monotonic() - started:.1f}s")
 
 
@@ -39,7 +43,8 @@ def load(app: AppContext, input_: Path) -> None:
     tampered archive is refused and the store is left as it was.
     """
     started = time.monotonic()
-    loaded = archive.load(app.store, input_)
+    with byte_progress(app, "verifying", input_.stat().st_size if input_.is_file() else None) as advance:
+        loaded = archive.load(app.store, input_, progress=advance)
     for image in loaded:
         click.echo(f"Loaded image: {image.reference.familiar()}")
     app.info(f"Loaded {len(loaded)} image(s) in {time.monotonic() - started:.1f}s")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from contextlib import ExitStack
 from pathlib import Path
 
 import click
@@ -16,19 +17,18 @@ from ..image.types import Platform
 from .context import AppContext
 from .format import human_size
 from .options import parse_key_values
+from .progress import byte_progress
 
 
 class ConsoleReporter(BuildReporter):
-    """Docker-like build output on stderr: steps, cache hits, layer sizes, RUN output."""
+    """Docker-like build output on stderr: steps, cache hits, layer sizes, RUN output, byte progress."""
 
     def __init__(self, app: AppContext) -> None:
         self._app = app
-        self._bytes = 0
-        self._last_tick = 0.0
+        self._progress: ExitStack | None = None
+        self._advance = lambda n: None
 
     def step(self, platform: Platform, index: int, total: int, text: str) -> None:
-        self._bytes = 0
-        self._last_tick = time.monotonic()
         self._app.info(f"[bold]STEP {index}/{total}[/bold] [dim]({platform})[/dim]: {escape(text)}")
 
     def cached(self, layer: LayerInfo | None) -> None:
@@ -46,12 +46,17 @@ class ConsoleReporter(BuildReporter):
         if not self._app.quiet:
             self._app.err.print(f"  | {line}", markup=False)
 
+    def archiving(self, total_bytes: int) -> None:
+        self._progress = ExitStack()
+        self._advance = self._progress.enter_context(byte_progress(self._app, "archiving", total_bytes))
+
     def bytes_archived(self, n: int) -> None:
-        self._bytes += n
-        now = time.monotonic()
-        if now - self._last_tick >= 2.0 and not self._app.quiet:
-            self._last_tick = now
-            self._app.err.print(f"  ... {human_size(self._bytes)} archived", style="dim")
+        self._advance(n)
+
+    def archived(self) -> None:
+        if self._progress is not None:
+            self._progress.close()
+            self._progress = None
 
 
 @click.command()

@@ -7,7 +7,6 @@ name or time. Whiteouts follow the OCI layer spec (``.wh.NAME``, ``.wh..wh..opq`
 
 from __future__ import annotations
 
-import gzip
 import os
 import shutil
 import stat
@@ -19,12 +18,15 @@ from typing import BinaryIO, Callable, Iterable, Iterator
 
 from ..errors import StoreError
 from .digest import Digest, HashingWriter, iter_verified
+from .pgzip import ParallelGzipWriter
 from .store import Store
 from .types import MT_OCI_LAYER_GZIP, Descriptor
 
 WHITEOUT_PREFIX = ".wh."
 OPAQUE_WHITEOUT = ".wh..wh..opq"
 COMPRESS_LEVEL = 6
+COPY_BUFFER = 1 << 20
+_END_OF_ARCHIVE = tarfile.NUL * (2 * tarfile.BLOCKSIZE)
 
 
 @dataclass(frozen=True)
@@ -85,47 +87,41 @@ def _tarinfo(entry: Entry, mtime: int) -> tarfile.TarInfo:
     return ti
 
 
-class _CountingReader:
-    """Reads exactly ``size`` bytes of a file and reports progress."""
-
-    def __init__(self, f: BinaryIO, progress: ProgressFn | None) -> None:
-        self._f = f
-        self._progress = progress
-
-    def read(self, n: int = -1) -> bytes:
-        data = self._f.read(n)
-        if self._progress is not None and data:
-            self._progress(len(data))
-        return data
-
-
 def write_layer(
     store: Store, entries: Iterable[Entry], *, mtime: int = 0, progress: ProgressFn | None = None
 ) -> LayerInfo:
     """Write *entries* (any order) as one reproducible tar+gzip blob in *store*."""
     ordered = sorted(entries, key=lambda e: e.path)
     with store.blob_writer() as blob:
-        gz = gzip.GzipFile(filename="", mode="wb", fileobj=blob, compresslevel=COMPRESS_LEVEL, mtime=0)  # type: ignore[arg-type]
+        gz = ParallelGzipWriter(blob, level=COMPRESS_LEVEL)  # type: ignore[arg-type]
         diff = HashingWriter(gz)  # type: ignore[arg-type]
-        with tarfile.open(fileobj=diff, mode="w|", format=tarfile.PAX_FORMAT, encoding="utf-8") as tar:  # type: ignore[call-overload]
-            for entry in ordered:
-                _add_entry(tar, entry, mtime, progress)
+        for entry in ordered:
+            _write_entry(diff, entry, mtime, progress)
+        diff.write(_END_OF_ARCHIVE)
         gz.close()
         digest = blob.commit()
         size = blob.size
     return LayerInfo(Descriptor(MT_OCI_LAYER_GZIP, digest, size), diff.digest)
 
 
-def _add_entry(tar: tarfile.TarFile, entry: Entry, mtime: int, progress: ProgressFn | None) -> None:
-    ti = _tarinfo(entry, mtime)
-    if entry.kind != "file":
-        tar.addfile(ti)
+def _write_entry(out: HashingWriter, entry: Entry, mtime: int, progress: ProgressFn | None) -> None:
+    """One tar member: its (PAX) header, then its content padded to a 512-byte block."""
+    out.write(_tarinfo(entry, mtime).tobuf(tarfile.PAX_FORMAT, "utf-8", "surrogateescape"))
+    if entry.kind != "file" or entry.size == 0:
         return
     assert entry.source is not None
+    remaining = entry.size
     with open(entry.source, "rb") as f:
-        if os.fstat(f.fileno()).st_size != entry.size:
-            raise StoreError(f"{entry.source} changed while it was being archived")
-        tar.addfile(ti, _CountingReader(f, progress))  # type: ignore[arg-type]
+        while remaining:
+            block = f.read(min(COPY_BUFFER, remaining))
+            if not block:
+                raise StoreError(f"{entry.source} shrank while it was being archived")
+            out.write(block)
+            remaining -= len(block)
+            if progress is not None:
+                progress(len(block))
+    if (pad := -entry.size % tarfile.BLOCKSIZE):
+        out.write(tarfile.NUL * pad)
 
 
 # --------------------------------------------------------------------------- apply
