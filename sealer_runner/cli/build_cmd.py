@@ -87,18 +87,20 @@ def build(app: AppContext, context: Path, kubefile: Path | None, tags: tuple[str
       sealer_runner build -f Kubefile.prod -t reg.local/my/cluster:v2 --build-arg VERSION=1.2 ctx/
       sealer_runner build --platform linux/amd64,linux/arm64 -t my-cluster:v1 .
     """
+    build_arg_map = parse_key_values(build_args, "--build-arg")
+    label_map = parse_key_values(labels, "--label")
     kubefile = kubefile or context / "Kubefile"
     if not kubefile.is_file():
-        raise InputError(f"{kubefile}: no such Kubefile")
+        raise InputError(f"{kubefile}: no such Kubefile (name another with -f)")
     options = BuildOptions(
         kubefile=kubefile,
         context=context.resolve(),
         tags=tags,
-        build_args=parse_key_values(build_args, "--build-arg"),
+        build_args=build_arg_map,
         platforms=tuple(p for item in platforms for p in item.split(",") if p),
         no_cache=no_cache,
         image_type=image_type,
-        labels=parse_key_values(labels, "--label"),
+        labels=label_map,
     )
     started = time.monotonic()
     result = Builder(app.store, ConsoleReporter(app)).build(options)

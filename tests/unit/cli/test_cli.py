@@ -1,0 +1,108 @@
+"""The CLI end to end in-process: exit codes, messages, JSON output; never a traceback."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from sealer_runner.cli.main import main
+
+
+@pytest.fixture
+def sr(tmp_path, capsys):
+    root = tmp_path / "store"
+
+    def run(*args: str) -> tuple[int, str, str]:
+        rc = main(["--root", str(root), *args])
+        out, err = capsys.readouterr()
+        assert "Traceback" not in err
+        return rc, out, err
+
+    return run
+
+
+@pytest.fixture
+def ctx(tmp_path) -> Path:
+    path = tmp_path / "ctx"
+    (path / "etc").mkdir(parents=True)
+    (path / "etc" / "a.conf").write_text("a=1\n")
+    (path / "Kubefile").write_text("FROM scratch\nLABEL team=x\nCOPY etc/ etc/\nCMDS [\"echo hi\"]\n")
+    return path
+
+
+def test_build_images_inspect_tag_rmi(sr, ctx):
+    rc, out, err = sr("build", "-t", "example.com/a:v1", str(ctx))
+    assert rc == 0 and out.strip().startswith("sha256:")
+    assert "STEP 1/1" in err and "Tagged example.com/a:v1" in err
+    rc, out, _ = sr("images", "--json")
+    rows = json.loads(out)
+    assert [(r["repository"], r["tag"], r["platforms"]) for r in rows] == [("example.com/a", "v1", ["linux/amd64"])]
+    rc, out, _ = sr("inspect", "--json", "example.com/a:v1")
+    info = json.loads(out)
+    platform = info["platforms"][0]
+    assert platform["labels"] == {"team": "x"}
+    assert platform["extension"]["launch"]["cmds"] == ["echo hi"]
+    assert [layer["instruction"] for layer in platform["layers"]] == ["COPY etc/ etc/"]
+    rc, out, _ = sr("inspect", "example.com/a:v1")
+    assert rc == 0 and "COPY etc/ etc/" in out and "echo hi" in out
+    assert sr("tag", "example.com/a:v1", "b:v2")[0] == 0
+    rc, out, _ = sr("rmi", "example.com/a:v1")
+    assert rc == 0 and "Untagged: example.com/a:v1" in out
+    rc, out, _ = sr("images", "--json")
+    assert [r["repository"] for r in json.loads(out)] == ["docker.io/library/b"]
+
+
+def test_kubefile_error_is_exit_2_with_file_and_line(sr, ctx):
+    (ctx / "Kubefile").write_text("FROM scratch\nCOPY etc/ etc/\nFROBNICATE now\n")
+    rc, _, err = sr("build", "-t", "a:v1", str(ctx))
+    assert rc == 2
+    assert f"{ctx / 'Kubefile'}:3:" in err
+
+
+def test_failed_run_is_exit_1(sr, ctx):
+    (ctx / "Kubefile").write_text("FROM scratch\nRUN echo failing-step >&2; exit 7\n")
+    rc, _, err = sr("build", "-t", "a:v1", str(ctx))
+    assert rc == 1
+    assert "Kubefile:2: RUN exited with status 7" in err and "failing-step" in err
+
+
+@pytest.mark.parametrize("args, code, message", [
+    (("rmi", "nothere:v1"), 1, "not found"),
+    (("inspect", "Bad Name"), 2, "invalid reference"),
+    (("tag", "nothere", "x"), 1, "not found"),
+    (("build", "-t", "a:v1", "--build-arg", "novalue", "."), 2, "expected KEY=VALUE"),
+    (("load", "-i", "/nonexistent.tar"), 2, "no such file"),
+    (("frobnicate",), 2, "No such command"),
+])
+def test_errors_map_to_exit_codes(sr, args, code, message):
+    rc, _, err = sr(*args)
+    assert rc == code
+    assert message in err
+
+
+def test_save_load_round_trip_through_the_cli(sr, ctx, tmp_path):
+    sr("build", "-t", "example.com/a:v1", str(ctx))
+    archive = tmp_path / "a.tar"
+    assert sr("save", "-o", str(archive), "example.com/a:v1")[0] == 0
+    assert sr("rmi", "example.com/a:v1")[0] == 0
+    rc, out, _ = sr("load", "-i", str(archive))
+    assert rc == 0 and "Loaded image: example.com/a:v1" in out
+    assert sr("inspect", "example.com/a:v1")[0] == 0
+
+
+def test_quiet_prints_only_the_result(sr, ctx):
+    rc, out, err = sr("-q", "build", "-t", "a:v1", str(ctx))
+    assert rc == 0 and err == "" and out.startswith("sha256:")
+
+
+def test_root_from_environment(tmp_path, ctx, capsys, monkeypatch):
+    monkeypatch.setenv("SEALER_RUNNER_ROOT", str(tmp_path / "envroot"))
+    assert main(["-q", "build", "-t", "a:v1", str(ctx)]) == 0
+    assert (tmp_path / "envroot" / "oci" / "index.json").exists()
+
+
+def test_version(sr):
+    rc, out, _ = sr("version", "--json")
+    assert rc == 0 and set(json.loads(out)) == {"sealer_runner", "python", "ansible-core"}
