@@ -64,7 +64,9 @@ def test_foreign_base_build_save_and_read_back_by_skopeo_and_umoci(tmp_path, bus
     out = tmp_path / "cluster.tar"
     assert sr(root, "save", "-o", str(out), "example.com/cluster:v1") == 0
 
+    in_place = json.loads(run("skopeo", "inspect", f"oci:{root / 'oci'}:example.com/cluster:v1"))
     info = json.loads(run("skopeo", "inspect", f"oci-archive:{out}:v1"))
+    assert in_place["Digest"] == info["Digest"]
     assert len(info["Layers"]) == 3  # umoci's layer + APP + RUN
     assert "sealer.image.extension" not in info.get("Labels", {})
     raw = json.loads(run("skopeo", "inspect", "--raw", f"oci-archive:{out}:v1"))
