@@ -9,7 +9,7 @@ from typing import BinaryIO, Iterator
 
 from ..errors import DigestMismatch, InputError
 
-_DIGEST_RE = re.compile(r"^sha256:[a-f0-9]{64}$")
+_DIGEST_RE = re.compile(r"^sha256:[a-f0-9]{64}\Z")
 CHUNK = 1 << 20
 
 

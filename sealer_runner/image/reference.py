@@ -27,11 +27,11 @@ _DOMAIN = rf"{_HOST}(?::[0-9]+)?"
 _TAG = r"[\w][\w.-]{0,127}"
 _DIGEST = r"[A-Za-z][A-Za-z0-9]*(?:[-_+.][A-Za-z][A-Za-z0-9]*)*:[0-9a-fA-F]{32,}"
 
-_PATH_RE = re.compile(rf"^{_PATH_COMPONENT}(?:/{_PATH_COMPONENT})*$")
-_DOMAIN_RE = re.compile(rf"^{_DOMAIN}$")
-_TAG_RE = re.compile(rf"^{_TAG}$")
-_DIGEST_RE = re.compile(rf"^{_DIGEST}$")
-_ANCHORED_ID = re.compile(r"^[a-f0-9]{64}$")
+_PATH_RE = re.compile(rf"^{_PATH_COMPONENT}(?:/{_PATH_COMPONENT})*\Z")
+_DOMAIN_RE = re.compile(rf"^{_DOMAIN}\Z")
+_TAG_RE = re.compile(rf"^{_TAG}\Z")
+_DIGEST_RE = re.compile(rf"^{_DIGEST}\Z")
+_ANCHORED_ID = re.compile(r"^[a-f0-9]{64}\Z")
 
 
 @dataclass(frozen=True)

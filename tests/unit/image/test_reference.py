@@ -61,3 +61,9 @@ def test_tag_defaults_only_without_digest():
 def test_identifier_prefers_digest():
     assert parse_reference(f"a:b@{DIGEST}").identifier == DIGEST
     assert parse_reference("a:b").identifier == "b"
+
+
+@pytest.mark.parametrize("text", ["nginx\n", "nginx:1\n", "a/b\n", f"nginx@{DIGEST}\n", "host.io\n/x"])
+def test_trailing_newline_is_not_accepted(text):
+    with pytest.raises(InvalidReference):
+        parse_reference(text)
