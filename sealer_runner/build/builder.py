@@ -10,7 +10,7 @@ import time
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Callable, Mapping
+from typing import Callable, Collection, Mapping
 
 from .. import __version__
 from ..errors import BuildError, ImageNotFound, KubefileError
@@ -130,7 +130,8 @@ class Builder:
         return BuildResult(top, tags, self._written, self._cached)
 
     # ------------------------------------------------------------ planning
-    def _parse(self, text: str, options: BuildOptions, platform: Platform) -> BuildPlan:
+    def _parse(self, text: str, options: BuildOptions, platform: Platform,
+               base_apps: Collection[str] | None = None) -> BuildPlan:
         args = {
             "TARGETPLATFORM": str(platform),
             "TARGETOS": platform.os,
@@ -139,7 +140,8 @@ class Builder:
             "BUILDPLATFORM": str(host_platform()),
             **options.build_args,
         }
-        return parse_kubefile(text, filename=str(options.kubefile), context_dir=options.context, build_args=args)
+        return parse_kubefile(text, filename=str(options.kubefile), context_dir=options.context, build_args=args,
+                              base_apps=base_apps)
 
     def _platforms(self, text: str, options: BuildOptions) -> list[Platform]:
         if options.platforms:
@@ -151,6 +153,8 @@ class Builder:
     def _build_platform(self, text: str, options: BuildOptions, platform: Platform) -> Descriptor:
         plan = self._parse(text, options, platform)
         base = self._resolve_base(plan.base, platform) if plan.base else None
+        base_ext = read_extension(base.manifest) if base else None
+        plan = self._parse(text, options, platform, [a.name for a in base_ext.applications] if base_ext else [])
         layers = list(base.manifest.layers) if base else []
         diff_ids = list((base.config.get("rootfs") or {}).get("diff_ids") or []) if base else []
         history = list(base.config.get("history") or []) if base else []

@@ -289,6 +289,8 @@ def handle_launch(state: BuildState, instruction: Instruction) -> None:
     if state.cmd_line is not None:
         raise InstructionError(f"LAUNCH cannot be combined with CMD/CMDS (line {state.cmd_line})")
     for name in names:
+        if state.base_apps is None or name in state.base_apps:
+            continue
         _declared_app(state, name, "LAUNCH")
     if len(set(names)) != len(names):
         raise InstructionError("LAUNCH lists an app more than once")

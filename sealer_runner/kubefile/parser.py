@@ -8,7 +8,7 @@ last and once) and turns every :class:`~.problem.InstructionError` into a
 from __future__ import annotations
 
 import pathlib
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 
 from ..errors import KubefileError
 from .instructions import FLAGS, HANDLERS
@@ -26,14 +26,21 @@ def parse_kubefile(
     filename: str = "Kubefile",
     context_dir: pathlib.Path,
     build_args: Mapping[str, str] = {},
+    base_apps: Collection[str] | None = (),
 ) -> BuildPlan:
     """Parse Kubefile *text* against the build context *context_dir*.
 
-    *build_args* override ARG defaults (unused ones are ignored). Raises
+    *build_args* override ARG defaults (unused ones are ignored). LAUNCH may
+    name the apps of the base image listed in *base_apps* (``None``: the base
+    is not resolved yet, so names are not checked against it). Raises
     :class:`~sealer_runner.errors.KubefileError` (``FILE:LINE: message``) for
     any invalid input, and nothing else.
     """
-    state = BuildState(context=_resolved(context_dir, filename), build_args=dict(build_args))
+    state = BuildState(
+        context=_resolved(context_dir, filename),
+        build_args=dict(build_args),
+        base_apps=None if base_apps is None else frozenset(base_apps),
+    )
     for instruction in lex(text):
         try:
             _dispatch(state, instruction)

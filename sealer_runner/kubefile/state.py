@@ -37,6 +37,8 @@ class BuildState:
     context: Path
     """The build context, resolved."""
     build_args: Mapping[str, str]
+    base_apps: frozenset[str] | None = frozenset()
+    """Apps of the base image LAUNCH may name; None while the base is not known yet (no check)."""
     from_line: int | None = None
     base: str | None = None
     platforms: tuple[str, ...] = ()

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from sealer_runner.build.builder import Builder, BuildOptions, BuildReporter
-from sealer_runner.errors import BuildError, ImageNotFound
+from sealer_runner.errors import BuildError, ImageNotFound, KubefileError
 from sealer_runner.image.metadata import read_extension
 from sealer_runner.image.store import Store
 from sealer_runner.image.types import INDEX_TYPES
@@ -203,3 +203,17 @@ def test_two_processes_building_at_once(store, tmp_path):
         image = store.lookup(f"p{i}:v1")
         for digest in store.referenced_blobs(image.descriptor):
             store.read_blob(digest)  # every blob present and verified
+
+
+def test_launch_may_name_apps_of_the_base_image(store, tmp_path):
+    base_ctx = write_context(tmp_path / "base", "FROM scratch\nAPP web local://app.yaml\n",
+                             {"app.yaml": FILES["manifests/app.yaml"]})
+    build(store, base_ctx, tag="base:v1")
+    child_ctx = write_context(tmp_path / "child", "FROM base:v1\nCOPY f etc/f\nLAUNCH [\"web\"]\n", {"f": "x"})
+    _, child = build(store, child_ctx, tag="child:v1")
+    ext = read_extension(store.get_manifest(child.descriptor.digest))
+    assert ext.launch_app_names == ("web",)
+    assert [a.name for a in ext.applications] == ["web"]
+    bad_ctx = write_context(tmp_path / "bad", "FROM base:v1\nLAUNCH [\"nope\"]\n", {})
+    with pytest.raises(KubefileError, match=r"Kubefile:2: LAUNCH: app nope is not defined"):
+        build(store, bad_ctx, tag="bad:v1")
