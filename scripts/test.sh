@@ -4,6 +4,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/install.sh --deps-only
+echo "==> ruff (pyflakes, bugbear)"
+.venv/bin/ruff check --quiet sealer_runner tests bench
 set +e
 .venv/bin/python -m pytest -p no:cacheprovider "$@"
 rc=$?

@@ -68,3 +68,22 @@ class ArchiveError(SealerError):
 
 class BuildError(SealerError):
     """A build step failed (RUN exited non-zero, a file could not be read...)."""
+
+
+class RegistryError(SealerError):
+    """A registry answered with an error, or could not be reached.
+
+    ``code`` is the registry's error code (``MANIFEST_UNKNOWN``, ``DENIED``...) when it gave one;
+    ``retryable`` says whether trying again can help (5xx, connection errors).
+    """
+
+    def __init__(self, message: str, *, status: int | None = None, code: str | None = None,
+                 retryable: bool = False) -> None:
+        self.status = status
+        self.code = code
+        self.retryable = retryable
+        super().__init__(message)
+
+
+class AuthenticationError(RegistryError):
+    """The registry refused our credentials (or needs some and we have none)."""

@@ -11,6 +11,8 @@ from sealer_runner.image.reference import parse_reference
 from sealer_runner.image.store import Store, TaggedImage
 from sealer_runner.image.types import MT_OCI_CONFIG, Descriptor, Manifest, Platform
 
+AMD64 = Platform("linux", "amd64")
+
 
 @pytest.fixture
 def store(tmp_path: Path) -> Store:
@@ -18,7 +20,7 @@ def store(tmp_path: Path) -> Store:
 
 
 def make_image(store: Store, name: str, layers: list[dict[str, bytes]], tmp: Path,
-               platform: Platform = Platform("linux", "amd64")) -> TaggedImage:
+               platform: Platform = AMD64) -> TaggedImage:
     """Write an image whose layers hold the given files, tag it *name*, and return it."""
     descs, diff_ids = [], []
     for i, files in enumerate(layers):

@@ -10,6 +10,9 @@ from pathlib import Path
 from rich.console import Console
 
 from ..image.store import Store
+from ..registry.auth import AuthStore
+from ..registry.config import RegistryConfig
+from ..registry.transfer import Registries
 
 ENV_ROOT = "SEALER_RUNNER_ROOT"
 
@@ -28,12 +31,22 @@ class AppContext:
     root: Path
     quiet: bool = False
     debug: bool = False
+    registry_options: dict = field(default_factory=dict)
     out: Console = field(default_factory=lambda: Console(highlight=False, soft_wrap=True))
     err: Console = field(default_factory=lambda: Console(stderr=True, highlight=False, soft_wrap=True))
 
     @cached_property
     def store(self) -> Store:
         return Store(self.root)
+
+    @cached_property
+    def auth(self) -> AuthStore:
+        return AuthStore(self.root / "auth.json")
+
+    @cached_property
+    def registries(self) -> Registries:
+        config = RegistryConfig.load(self.root / "registries.yaml", **self.registry_options)
+        return Registries(config, self.auth)
 
     def info(self, message: str) -> None:
         """Progress and notes go to stderr, so stdout stays clean for scripts."""

@@ -22,11 +22,19 @@ CONTEXT_SETTINGS = {"help_option_names": ["-h", "--help"], "max_content_width": 
 @click.option("--root", type=click.Path(file_okay=False, path_type=Path), envvar=ENV_ROOT, default=None,
               help=f"Local image store and state directory [env {ENV_ROOT}; default /var/lib/sealer_runner "
                    "as root, else ~/.local/share/sealer_runner].")
+@click.option("--registry-mirror", "mirrors", multiple=True, metavar="REGISTRY=URL",
+              help="Pull REGISTRY's images through URL first, e.g. docker.io=http://127.0.0.1:5001; repeatable. "
+                   "Also read from <root>/registries.yaml.")
+@click.option("--insecure-registry", "insecure", multiple=True, metavar="HOST[:PORT]",
+              help="Allow plain HTTP and unverified TLS for this registry; repeatable.")
+@click.option("--ca-file", type=click.Path(exists=True, dir_okay=False), help="Extra CA bundle for registries.")
+@click.option("--skip-tls-verify", is_flag=True, help="Do not verify registry TLS certificates (unsafe).")
 @click.option("-q", "--quiet", is_flag=True, help="Print only results (no progress).")
 @click.option("-d", "--debug", is_flag=True, help="Show debug detail, and tracebacks of internal errors.")
 @click.version_option(__version__, "--version", prog_name="sealer_runner")
 @click.pass_context
-def cli(ctx: click.Context, root: Path | None, quiet: bool, debug: bool) -> None:
+def cli(ctx: click.Context, root: Path | None, mirrors: tuple[str, ...], insecure: tuple[str, ...],
+        ca_file: str | None, skip_tls_verify: bool, quiet: bool, debug: bool) -> None:
     """sealer_runner: build, share and run cluster images.
 
     A cluster image packs Kubernetes, applications, Helm charts and every
@@ -39,14 +47,17 @@ def cli(ctx: click.Context, root: Path | None, quiet: bool, debug: bool) -> None
       sealer_runner inspect my-cluster:v1
       sealer_runner save -o my-cluster.tar my-cluster:v1
       sealer_runner load -i my-cluster.tar
+      sealer_runner push my-cluster:v1 registry.example.com/team/my-cluster:v1
     """
-    ctx.obj = AppContext(root=root or default_root(), quiet=quiet, debug=debug)
+    registry_options = {"mirrors": mirrors, "insecure": insecure, "ca_file": ca_file,
+                        "skip_tls_verify": skip_tls_verify}
+    ctx.obj = AppContext(root=root or default_root(), quiet=quiet, debug=debug, registry_options=registry_options)
 
 
 def _register() -> None:
-    from . import archive_cmds, build_cmd, image_cmds
+    from . import archive_cmds, build_cmd, image_cmds, registry_cmds
 
-    for module in (build_cmd, image_cmds, archive_cmds):
+    for module in (build_cmd, image_cmds, archive_cmds, registry_cmds):
         for command in module.COMMANDS:
             cli.add_command(command)
 

@@ -14,14 +14,13 @@ from __future__ import annotations
 
 import io
 import json
-import os
 import shutil
 import tarfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Iterable
+from typing import Any, Callable
 
-from ..errors import ArchiveError, DigestMismatch, InputError, StoreError
+from ..errors import ArchiveError, InputError, StoreError
 from ..util.fs import atomic_open
 from .digest import Digest, HashingWriter, is_digest
 from .platform import host_platform

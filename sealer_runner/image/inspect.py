@@ -49,5 +49,5 @@ def _layers(pm: PlatformManifest) -> list[dict[str, Any]]:
         producers = [""] * len(pm.manifest.layers)
     return [
         {"digest": str(layer.digest), "size": layer.size, "mediaType": layer.media_type, "instruction": text}
-        for layer, text in zip(pm.manifest.layers, producers)
+        for layer, text in zip(pm.manifest.layers, producers, strict=True)
     ]

@@ -14,10 +14,10 @@ import tarfile
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO, Callable, Iterable, Iterator
+from typing import Callable, Iterable, Iterator
 
 from ..errors import StoreError
-from .digest import Digest, HashingWriter, iter_verified
+from .digest import Digest, HashingWriter
 from .pgzip import ParallelGzipWriter
 from .store import Store
 from .types import MT_OCI_LAYER_GZIP, Descriptor

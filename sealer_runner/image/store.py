@@ -187,6 +187,12 @@ class Store:
             if os.path.exists(tmp):
                 os.unlink(tmp)
 
+    def partial_path(self, digest: Digest) -> Path:
+        """Where an interrupted download of *digest* keeps its bytes, so a re-run resumes it."""
+        path = self._tmp / "partial" / digest.hex
+        path.parent.mkdir(parents=True, exist_ok=True)
+        return path
+
     def adopt_verified(self, path: Path, digest: Digest) -> None:
         """Move a file already verified to hash to *digest* into the store (same filesystem)."""
         dest = self._blob_path(digest)
@@ -282,9 +288,9 @@ class Store:
 
     def tag(self, ref: Reference, desc: Descriptor) -> None:
         """Point *ref* at *desc* (replacing what it pointed at)."""
-        if ref.tag is None:
-            raise InvalidReference(f"cannot tag {ref}: a tag is required")
-        name = str(Reference(ref.domain, ref.path, ref.tag))
+        if ref.tag is None and ref.digest is None:
+            raise InvalidReference(f"cannot tag {ref}: a tag or digest is required")
+        name = str(Reference(ref.domain, ref.path, ref.tag, None if ref.tag else ref.digest))
         stamp = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
         with self._index_locked():
             entries = [d for d in self._read_index() if d.annotations.get(ANNOTATION_REF_NAME) != name]

@@ -4,7 +4,7 @@ import tarfile
 
 import pytest
 
-from sealer_runner.errors import ArchiveError, InputError
+from sealer_runner.errors import ArchiveError, InputError, StoreError
 from sealer_runner.image import archive
 from sealer_runner.image.store import Store
 from tests.conftest import make_image
@@ -121,7 +121,7 @@ def test_failed_save_leaves_no_file(store, tmp_path, saved):
     _, (one, _) = saved
     store._blob_path(one.descriptor.digest).unlink()
     out = tmp_path / "partial.tar"
-    with pytest.raises(Exception):
+    with pytest.raises(StoreError, match="missing from the store"):
         archive.save(store, [one], out)
     assert not out.exists()
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".partial.tar")]

@@ -38,10 +38,14 @@ def test_tag_lookup_by_name_and_id_prefix(store, tmp_path):
         store.lookup("example.com/team/app:v2")
 
 
-def test_tag_requires_a_tag(store, tmp_path):
+def test_tag_requires_a_tag_or_digest(store, tmp_path):
     image = make_image(store, "a:v1", [{"a": b"1"}], tmp_path)
     with pytest.raises(InvalidReference):
-        store.tag(parse_reference("a@sha256:" + "0" * 64), image.descriptor)
+        store.tag(parse_reference("a", default_tag=False), image.descriptor)
+    by_digest = parse_reference(f"a@{image.descriptor.digest}")
+    store.tag(by_digest, image.descriptor)
+    assert by_digest in [i.reference for i in store.list_images()]
+    assert store.lookup(f"a@{image.descriptor.digest}").descriptor.digest == image.descriptor.digest
 
 
 def test_gc_keeps_blobs_shared_with_other_images(store, tmp_path):

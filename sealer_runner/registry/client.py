@@ -1,0 +1,360 @@
+"""A compact client for the OCI distribution API, one registry endpoint at a time.
+
+It handles the Docker token flow (Bearer challenges, cached per scope), Basic
+auth, TLS with a CA bundle or none, plain HTTP where the config allows it,
+retries with backoff on 5xx and connection errors, and verifies the digest of
+everything it receives. Higher-level transfers live in :mod:`.transfer`.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import ssl
+import threading
+import time
+from dataclasses import dataclass
+from typing import Any, Callable, Iterator, Mapping
+
+import urllib3
+
+from ..errors import AuthenticationError, RegistryError
+from ..image.digest import Digest
+from .auth import Challenge, Credentials, parse_challenge
+from .config import Endpoint, RegistryConfig
+
+MANIFEST_ACCEPT = ", ".join([
+    "application/vnd.oci.image.index.v1+json",
+    "application/vnd.docker.distribution.manifest.list.v2+json",
+    "application/vnd.oci.image.manifest.v1+json",
+    "application/vnd.docker.distribution.manifest.v2+json",
+])
+USER_AGENT = "sealer_runner"
+_SCHEMES: dict[int, dict[str, str]] = {}  # pool id -> host -> scheme found by probing (once per pool)
+ATTEMPTS = 4
+CHUNK = 1 << 20
+# Transport-level: one immediate retry of a stale pooled connection (idempotent methods only);
+# status-level retries with backoff are RegistryClient.request's job.
+_TRANSPORT_RETRY = urllib3.Retry(total=2, connect=2, read=1, status=0, other=0, redirect=5,
+                                 raise_on_redirect=False, raise_on_status=False)
+
+
+@dataclass(frozen=True)
+class ManifestResponse:
+    data: bytes
+    media_type: str
+    digest: Digest
+
+
+class Response:
+    """A streamed HTTP response; close it (or use it as a context manager)."""
+
+    def __init__(self, raw: urllib3.BaseHTTPResponse) -> None:
+        self.raw = raw
+        self.status = raw.status
+        self.headers = raw.headers
+
+    def read(self) -> bytes:
+        try:
+            return self.raw.read()
+        finally:
+            self.close()
+
+    def iter(self, size: int = CHUNK) -> Iterator[bytes]:
+        try:
+            yield from self.raw.stream(size)
+        finally:
+            self.close()
+
+    def close(self) -> None:
+        self.raw.release_conn()
+
+    def __enter__(self) -> "Response":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+class RegistryClient:
+    """Talks to one endpoint (a registry or one of its mirrors) on behalf of one registry name."""
+
+    def __init__(self, endpoint: Endpoint, config: RegistryConfig, credentials: Credentials | None = None,
+                 pool: urllib3.PoolManager | None = None) -> None:
+        self.endpoint = endpoint
+        self._config = config
+        self._credentials = credentials
+        self._pool = pool or make_pool(config, endpoint.host)
+        self._scheme = endpoint.scheme
+        self._lock = threading.Lock()
+        self._tokens: dict[str, tuple[str, float]] = {}  # scope -> (header, expires at)
+        self._challenge: Challenge | None = None
+
+    # ------------------------------------------------------------------ plumbing
+    def _base(self) -> str:
+        if self._scheme is None:
+            schemes = _SCHEMES.setdefault(id(self._pool), {})
+            if self.endpoint.host not in schemes:
+                schemes[self.endpoint.host] = self._probe_scheme()
+            self._scheme = schemes[self.endpoint.host]
+        return f"{self._scheme}://{self.endpoint.host}"
+
+    def _probe_scheme(self) -> str:
+        """HTTPS, unless the registry speaks plain HTTP and the config allows that for this host."""
+        try:
+            self._pool.request("GET", f"https://{self.endpoint.host}/v2/", retries=_TRANSPORT_RETRY, timeout=10)
+            return "https"
+        except urllib3.exceptions.HTTPError as exc:
+            if self._config.plain_http_allowed(self.endpoint.host) and self._speaks_http():
+                return "http"
+            if isinstance(exc, urllib3.exceptions.SSLError) or isinstance(getattr(exc, "reason", None),
+                                                                         urllib3.exceptions.SSLError):
+                raise RegistryError(f"{self.endpoint.host}: TLS failed: {_reason(exc)} (give its CA with "
+                                    "--ca-file, or list it with --insecure-registry if you trust the network)") from exc
+            raise RegistryError(f"{self.endpoint.host}: unreachable: {_reason(exc)}", retryable=True) from exc
+
+    def _speaks_http(self) -> bool:
+        try:
+            r = self._pool.request("GET", f"http://{self.endpoint.host}/v2/", retries=_TRANSPORT_RETRY, timeout=10)
+        except urllib3.exceptions.HTTPError:
+            return False
+        return not (r.status == 400 and b"HTTPS" in r.data)
+
+    def request(self, method: str, path: str, *, scope: str, headers: Mapping[str, str] | None = None,
+                body: bytes | None = None, stream: bool = False, ok: tuple[int, ...] = (200,),
+                retry: bool = True, absolute: bool = False) -> Response:
+        """Send one API request with auth and retries; raise RegistryError unless the status is in *ok*.
+
+        Retries (with jittered backoff) only errors that can pass: connection failures, 5xx, 429.
+        """
+        url = path if absolute else self._base() + path
+        attempts = ATTEMPTS if retry else 1
+        last: RegistryError | None = None
+        for attempt in range(attempts):
+            if attempt:
+                time.sleep(min(8.0, 0.25 * 2 ** attempt) * (0.5 + random.random()))
+            try:
+                response = self._send(method, url, scope, headers, body)
+            except RegistryError as exc:
+                if not exc.retryable:
+                    raise
+                last = exc
+                continue
+            if response.status in ok:
+                return response
+            error = self._error(response, method, url)
+            if not error.retryable:
+                raise error
+            last = error
+        assert last is not None
+        raise last
+
+    def _send(self, method: str, url: str, scope: str, headers: Mapping[str, str] | None,
+              body: bytes | None) -> Response:
+        hdrs = {"User-Agent": USER_AGENT, **(headers or {})}
+        auth = self._auth_header(scope)
+        if auth:
+            hdrs["Authorization"] = auth
+        response = self._raw(method, url, hdrs, body)
+        if response.status == 401:
+            self._learn(response, scope, sent=auth)
+            retry_auth = self._auth_header(scope)
+            if retry_auth and retry_auth != auth:  # we now know how to (re)authenticate: try once more
+                hdrs["Authorization"] = retry_auth
+                response = self._raw(method, url, hdrs, body)
+        return response
+
+    def _raw(self, method: str, url: str, headers: dict[str, str], body: bytes | None) -> Response:
+        try:
+            raw = self._pool.request(method, url, headers=headers, body=body, preload_content=False,
+                                     redirect=True, retries=_TRANSPORT_RETRY, timeout=urllib3.Timeout(connect=15, read=300))
+        except urllib3.exceptions.HTTPError as exc:
+            raise RegistryError(f"{self.endpoint.host}: {method} failed: {_reason(exc)}", retryable=True) from exc
+        return Response(raw)
+
+    # ------------------------------------------------------------------ auth
+    def _auth_header(self, scope: str) -> str | None:
+        challenge = self._challenge
+        if challenge is None:
+            return None
+        if challenge.scheme == "basic":
+            return self._credentials.basic_header() if self._credentials else None
+        with self._lock:
+            cached = self._tokens.get(scope)
+        if cached and cached[1] > time.monotonic():
+            return cached[0]
+        return self._fetch_token(challenge, scope)
+
+    def _learn(self, response: Response, scope: str, sent: str | None) -> None:
+        """Remember a 401's challenge; drop the token that was refused so a fresh one is fetched."""
+        response.read()
+        challenge = parse_challenge(response.headers.get("WWW-Authenticate", ""))
+        if challenge is None:
+            return
+        self._challenge = challenge
+        with self._lock:
+            if sent and self._tokens.get(scope, ("",))[0] == sent:
+                del self._tokens[scope]
+
+    def _fetch_token(self, challenge: Challenge, scope: str) -> str:
+        realm = challenge.params.get("realm")
+        if not realm:
+            raise AuthenticationError(f"{self.endpoint.host}: Bearer challenge without a realm")
+        fields: list[tuple[str, str]] = []
+        if service := challenge.params.get("service"):
+            fields.append(("service", service))
+        for item in scope.split(" "):
+            if item:
+                fields.append(("scope", item))
+        headers = {"User-Agent": USER_AGENT}
+        if self._credentials is not None:
+            headers["Authorization"] = self._credentials.basic_header()
+            fields.append(("account", self._credentials.username))
+        try:
+            r = self._pool.request("GET", realm, fields=fields, headers=headers, timeout=30, retries=2)
+        except urllib3.exceptions.HTTPError as exc:
+            raise RegistryError(f"token service {realm}: {_reason(exc)}", retryable=True) from exc
+        if r.status in (401, 403):
+            raise AuthenticationError(f"{self.endpoint.host}: authentication failed: the token service refused "
+                                      "the credentials" if self._credentials else
+                                      f"{self.endpoint.host}: authentication required (sealer_runner login)",
+                                      status=r.status)
+        if r.status != 200:
+            raise RegistryError(f"token service {realm} answered {r.status}", status=r.status, retryable=r.status >= 500)
+        try:
+            data = json.loads(r.data)
+            token = data.get("token") or data["access_token"]
+        except (ValueError, KeyError, AttributeError):
+            raise RegistryError(f"token service {realm}: malformed answer") from None
+        expires = time.monotonic() + max(30, int(data.get("expires_in") or 60)) - 10
+        header = f"Bearer {token}"
+        with self._lock:
+            self._tokens[scope] = (header, expires)
+        return header
+
+    # ------------------------------------------------------------------ errors
+    def _error(self, response: Response, method: str, url: str) -> RegistryError:
+        body = response.read()[:4096]
+        code, message = _registry_error(body)
+        status = response.status
+        where = f"{self.endpoint.host}: {method} {url.split(self.endpoint.host, 1)[-1].split('?')[0]}"
+        if status == 401:
+            detail = "authentication failed: wrong username or password" if self._credentials else \
+                "authentication required (sealer_runner login)"
+            return AuthenticationError(f"{where}: {detail}", status=status, code=code)
+        if status == 403:
+            return AuthenticationError(f"{where}: access denied{': ' + message if message else ''}",
+                                       status=status, code=code)
+        text = f"{where}: {status} {code or ''} {message or ''}".strip()
+        return RegistryError(text, status=status, code=code, retryable=status >= 500 or status == 429)
+
+    # ------------------------------------------------------------------ API
+    def ping(self) -> None:
+        """Check reachability and credentials (``GET /v2/``)."""
+        self.request("GET", "/v2/", scope="").read()
+
+    def get_manifest(self, repo: str, reference: str) -> ManifestResponse:
+        scope = f"repository:{repo}:pull"
+        r = self.request("GET", f"/v2/{repo}/manifests/{reference}", scope=scope, headers={"Accept": MANIFEST_ACCEPT})
+        data = r.read()
+        digest = Digest.of_bytes(data)
+        expected = reference if reference.startswith("sha256:") else r.headers.get("Docker-Content-Digest")
+        if expected and expected != str(digest):
+            raise RegistryError(f"{self.endpoint.host}/{repo}@{reference}: manifest digest mismatch: "
+                                f"expected {expected}, got {digest}")
+        media_type = r.headers.get("Content-Type", "").split(";")[0].strip()
+        if not media_type or media_type in ("application/json", "text/plain"):
+            media_type = _media_type_of(data)
+        return ManifestResponse(data, media_type, digest)
+
+    def blob_exists(self, repo: str, digest: Digest, scope: str | None = None) -> bool:
+        r = self.request("HEAD", f"/v2/{repo}/blobs/{digest}", scope=scope or f"repository:{repo}:pull",
+                         ok=(200, 404))
+        r.close()
+        return r.status == 200
+
+    def open_blob(self, repo: str, digest: Digest, offset: int = 0) -> Response:
+        headers = {"Range": f"bytes={offset}-"} if offset else {}
+        return self.request("GET", f"/v2/{repo}/blobs/{digest}", scope=f"repository:{repo}:pull",
+                            headers=headers, ok=(200, 206), stream=True)
+
+    def mount_blob(self, repo: str, digest: Digest, source_repo: str) -> str | None:
+        """Ask for a cross-repository mount; None if mounted, else the upload URL the registry opened."""
+        scope = f"repository:{repo}:pull,push repository:{source_repo}:pull"
+        r = self.request("POST", f"/v2/{repo}/blobs/uploads/?mount={digest}&from={source_repo}", scope=scope,
+                         ok=(201, 202))
+        r.read()
+        return None if r.status == 201 else self._location(r)
+
+    def start_upload(self, repo: str) -> str:
+        r = self.request("POST", f"/v2/{repo}/blobs/uploads/", scope=f"repository:{repo}:pull,push", ok=(202,))
+        r.read()
+        return self._location(r)
+
+    def upload_chunk(self, repo: str, location: str, data: bytes) -> str:
+        r = self.request("PATCH", location, scope=f"repository:{repo}:pull,push", absolute=True, body=data,
+                         headers={"Content-Type": "application/octet-stream"}, ok=(202,), retry=False)
+        r.read()
+        return self._location(r)
+
+    def finish_upload(self, repo: str, location: str, digest: Digest, data: bytes = b"") -> None:
+        sep = "&" if "?" in location else "?"
+        r = self.request("PUT", f"{location}{sep}digest={digest}", scope=f"repository:{repo}:pull,push",
+                         absolute=True, body=data, headers={"Content-Type": "application/octet-stream"},
+                         ok=(201, 204), retry=False)
+        r.read()
+
+    def put_manifest(self, repo: str, reference: str, data: bytes, media_type: str) -> None:
+        r = self.request("PUT", f"/v2/{repo}/manifests/{reference}", scope=f"repository:{repo}:pull,push",
+                         body=data, headers={"Content-Type": media_type}, ok=(201, 202))
+        r.read()
+
+    def _location(self, r: Response) -> str:
+        location = r.headers.get("Location")
+        if not location:
+            raise RegistryError(f"{self.endpoint.host}: upload response without a Location")
+        if location.startswith("/"):
+            location = self._base() + location
+        return location
+
+
+def make_pool(config: RegistryConfig, host: str) -> urllib3.PoolManager:
+    verify = config.verify_tls(host)
+    kwargs: dict[str, Any] = {"num_pools": 8, "maxsize": 8, "block": False}
+    if verify:
+        context = ssl.create_default_context()
+        if config.ca_file:
+            context.load_verify_locations(config.ca_file)  # in addition to the system's CAs
+        kwargs["ssl_context"] = context
+    else:
+        kwargs["cert_reqs"] = ssl.CERT_NONE
+        kwargs["assert_hostname"] = False
+        urllib3.disable_warnings(urllib3.exceptions.InsecureRequestWarning)
+    return urllib3.PoolManager(**kwargs)
+
+
+def _registry_error(body: bytes) -> tuple[str | None, str | None]:
+    try:
+        errors = json.loads(body).get("errors") or []
+        first = errors[0]
+        return str(first.get("code") or "") or None, str(first.get("message") or "") or None
+    except (ValueError, AttributeError, IndexError, TypeError):
+        return None, body.decode("utf-8", "replace").strip()[:200] or None
+
+
+def _media_type_of(data: bytes) -> str:
+    try:
+        obj = json.loads(data)
+    except ValueError:
+        return ""
+    if obj.get("mediaType"):
+        return str(obj["mediaType"])
+    return "application/vnd.oci.image.index.v1+json" if "manifests" in obj else "application/vnd.oci.image.manifest.v1+json"
+
+
+def _reason(exc: Exception) -> str:
+    reason = getattr(exc, "reason", None)
+    return str(reason or exc)
+
+
+ProgressFn = Callable[[int], None]

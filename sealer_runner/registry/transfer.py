@@ -1,0 +1,262 @@
+"""Pull images from registries into the store, and push them back out.
+
+Blobs move in parallel, each verified against its digest; a blob the other
+side already has is skipped (HEAD, or present in the store); an interrupted
+download keeps its bytes and resumes with a Range request on the next run;
+pushes try a cross-repository mount before uploading.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+import urllib3
+
+from ..errors import AuthenticationError, ImageNotFound, RegistryError
+from ..image.digest import Digest
+from ..image.reference import Reference
+from ..image.store import Store, TaggedImage
+from ..image.types import INDEX_TYPES, MANIFEST_TYPES, Descriptor, Index, Manifest, Platform, parse_json_blob
+from .auth import AuthStore, Credentials
+from .client import RegistryClient, make_pool
+from .config import RegistryConfig
+
+WORKERS = 4
+UPLOAD_CHUNK = 32 << 20
+BLOB_ATTEMPTS = 3
+
+
+class TransferReporter:
+    """Receives transfer progress; the default does nothing."""
+
+    def blob_started(self, digest: Digest, size: int) -> None: ...
+    def blob_resumed(self, digest: Digest, offset: int) -> None: ...
+    def blob_progress(self, digest: Digest, n: int) -> None: ...
+    def blob_done(self, digest: Digest, skipped: bool) -> None: ...
+
+
+@dataclass
+class Registries:
+    """Makes clients for a registry name: its mirrors first, then itself; one pool per host."""
+
+    config: RegistryConfig
+    auth: AuthStore
+
+    def __post_init__(self) -> None:
+        self._pools: dict[str, urllib3.PoolManager] = {}
+
+    def clients(self, registry: str, *, mirrors: bool = True) -> list[RegistryClient]:
+        endpoints = self.config.endpoints(registry)
+        if not mirrors:
+            endpoints = [e for e in endpoints if not e.is_mirror]
+        return [self._client(registry, e) for e in endpoints]
+
+    def login_client(self, registry: str, credentials: Credentials) -> RegistryClient:
+        """A client for *registry* itself (never a mirror) using *credentials*, to check them."""
+        endpoint = self.config.endpoints(registry)[-1]
+        return RegistryClient(endpoint, self.config, credentials, self._pool(endpoint.host))
+
+    def _pool(self, host: str) -> urllib3.PoolManager:
+        pool = self._pools.get(host)
+        if pool is None:
+            pool = self._pools[host] = make_pool(self.config, host)
+        return pool
+
+    def _client(self, registry: str, endpoint) -> RegistryClient:
+        credentials = self.auth.get(endpoint.host if endpoint.is_mirror else registry)
+        return RegistryClient(endpoint, self.config, credentials, self._pool(endpoint.host))
+
+
+# ----------------------------------------------------------------------------- pull
+
+
+def pull(store: Store, ref: Reference, registries: Registries, *, platform: Platform | None = None,
+         reporter: TransferReporter | None = None, tag: bool = True) -> Descriptor:
+    """Pull *ref* (every platform, or just *platform*) into *store*; returns what the tag points at."""
+    reporter = reporter or TransferReporter()
+    failures = []
+    for client in registries.clients(ref.domain):
+        try:
+            desc = _pull_from(client, store, ref, platform, reporter)
+        except AuthenticationError:
+            if client.endpoint.is_mirror:
+                failures.append(f"mirror {client.endpoint}: authentication failed")
+                continue
+            raise
+        except RegistryError as exc:
+            failures.append(f"{'mirror ' if client.endpoint.is_mirror else ''}{client.endpoint}: {exc}")
+            continue
+        if tag:
+            store.tag(ref, desc)
+        return desc
+    raise RegistryError(f"cannot pull {ref}: " + "; ".join(failures))
+
+
+def _pull_from(client: RegistryClient, store: Store, ref: Reference, platform: Platform | None,
+               reporter: TransferReporter) -> Descriptor:
+    repo = ref.path
+    top = client.get_manifest(repo, ref.identifier)
+    with store.writing():
+        if top.media_type in INDEX_TYPES:
+            index = Index.from_json(parse_json_blob(top.data, f"index {top.digest}"))
+            children = _select(index, platform, ref)
+            manifests = [(child, client.get_manifest(repo, str(child.digest))) for child in children]
+        elif top.media_type in MANIFEST_TYPES:
+            manifests = [(None, top)]
+        else:
+            raise RegistryError(f"{ref}: unsupported manifest media type {top.media_type!r}")
+        blobs: dict[Digest, Descriptor] = {}
+        for _, m in manifests:
+            manifest = Manifest.from_json(parse_json_blob(m.data, f"manifest {m.digest}"))
+            for desc in (manifest.config, *manifest.layers):
+                blobs.setdefault(desc.digest, desc)
+        _parallel(lambda d: _download(client, store, repo, d, reporter), blobs.values())
+        for _, m in manifests:
+            store.put_bytes(m.data)
+        if top.media_type in INDEX_TYPES and platform is None:
+            store.put_bytes(top.data)
+            return Descriptor(top.media_type, top.digest, len(top.data))
+        child, m = manifests[0]
+        found = child.platform if child is not None else _config_platform(store, m.data)
+        return Descriptor(m.media_type, m.digest, len(m.data), platform=found)
+
+
+def _select(index: Index, platform: Platform | None, ref: Reference) -> list[Descriptor]:
+    images = [d for d in index.manifests if d.media_type in MANIFEST_TYPES]
+    if platform is None:
+        return images
+    for d in images:
+        p = d.platform
+        if p and (p.os, p.architecture) == (platform.os, platform.architecture) and \
+                (not platform.variant or p.variant == platform.variant):
+            return [d]
+    have = ", ".join(str(d.platform) for d in images if d.platform)
+    raise ImageNotFound(f"{ref} has no {platform} variant (it has: {have})")
+
+
+def _config_platform(store: Store, manifest_data: bytes) -> Platform:
+    manifest = Manifest.from_json(parse_json_blob(manifest_data, "manifest"))
+    config = store.read_json(manifest.config.digest, "config")
+    return Platform(str(config.get("os", "linux")), str(config.get("architecture", "")), str(config.get("variant", "")))
+
+
+def _download(client: RegistryClient, store: Store, repo: str, desc: Descriptor, reporter: TransferReporter) -> None:
+    if store.has_blob(desc.digest):
+        reporter.blob_done(desc.digest, skipped=True)
+        return
+    reporter.blob_started(desc.digest, desc.size)
+    partial = store.partial_path(desc.digest)
+    for attempt in range(BLOB_ATTEMPTS):
+        try:
+            _fetch_into(client, repo, desc, partial, reporter)
+            break
+        except RegistryError as exc:
+            if not exc.retryable or attempt == BLOB_ATTEMPTS - 1:
+                raise
+    actual = _file_digest(partial)
+    if actual != desc.digest:
+        partial.unlink()
+        raise RegistryError(f"{client.endpoint}/{repo}: blob {desc.digest} arrived as {actual}: "
+                            "content does not match its digest")
+    store.adopt_verified(partial, desc.digest)
+    reporter.blob_done(desc.digest, skipped=False)
+
+
+def _fetch_into(client: RegistryClient, repo: str, desc: Descriptor, partial: Path, reporter: TransferReporter) -> None:
+    offset = partial.stat().st_size if partial.exists() else 0
+    if offset >= desc.size:
+        offset = 0
+    response = client.open_blob(repo, desc.digest, offset)
+    if response.status == 200:
+        offset = 0
+    if offset:
+        reporter.blob_resumed(desc.digest, offset)
+    try:
+        with open(partial, "ab" if offset else "wb") as f:
+            for chunk in response.iter():
+                f.write(chunk)
+                reporter.blob_progress(desc.digest, len(chunk))
+    except (urllib3.exceptions.HTTPError, OSError) as exc:
+        raise RegistryError(f"{client.endpoint}/{repo}: download of {desc.digest} interrupted: {exc}",
+                            retryable=True) from exc
+
+
+def _file_digest(path: Path) -> Digest:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        while block := f.read(1 << 20):
+            h.update(block)
+    return Digest("sha256:" + h.hexdigest())
+
+
+# ----------------------------------------------------------------------------- push
+
+
+def push(store: Store, image: TaggedImage, dest: Reference, registries: Registries,
+         reporter: TransferReporter | None = None) -> Digest:
+    """Push *image* to *dest*; returns the pushed (top) manifest digest."""
+    reporter = reporter or TransferReporter()
+    client = registries.clients(dest.domain, mirrors=False)[0]
+    repo = dest.path
+    top = image.descriptor
+    platforms = store.platform_manifests(top)
+    blobs: dict[Digest, Descriptor] = {}
+    for pm in platforms:
+        for desc in (pm.manifest.config, *pm.manifest.layers):
+            blobs.setdefault(desc.digest, desc)
+    sources = _mount_sources(store, dest)
+    _parallel(lambda d: _upload(client, store, repo, d, sources, reporter), blobs.values())
+    if top.media_type in INDEX_TYPES:
+        for pm in platforms:
+            client.put_manifest(repo, str(pm.descriptor.digest), store.read_blob(pm.descriptor.digest),
+                                pm.descriptor.media_type)
+    client.put_manifest(repo, dest.tag or str(top.digest), store.read_blob(top.digest), top.media_type)
+    return top.digest
+
+
+def _mount_sources(store: Store, dest: Reference) -> list[str]:
+    """Other repositories of the same registry we know of: candidates for a cross-repository mount."""
+    return sorted({i.reference.path for i in store.list_images()
+                   if i.reference.domain == dest.domain and i.reference.path != dest.path})
+
+
+def _upload(client: RegistryClient, store: Store, repo: str, desc: Descriptor, sources: list[str],
+            reporter: TransferReporter) -> None:
+    if client.blob_exists(repo, desc.digest, scope=f"repository:{repo}:pull,push"):
+        reporter.blob_done(desc.digest, skipped=True)
+        return
+    reporter.blob_started(desc.digest, desc.size)
+    location = None
+    for source in sources[:3]:
+        location = client.mount_blob(repo, desc.digest, source)
+        if location is None:
+            reporter.blob_done(desc.digest, skipped=True)
+            return
+    location = location or client.start_upload(repo)
+    if desc.size <= UPLOAD_CHUNK:
+        data = store.read_blob(desc.digest)
+        client.finish_upload(repo, location, desc.digest, data)
+        reporter.blob_progress(desc.digest, len(data))
+    else:
+        buf = bytearray()
+        for block in store.iter_blob(desc.digest):
+            buf += block
+            if len(buf) >= UPLOAD_CHUNK:
+                location = client.upload_chunk(repo, location, bytes(buf))
+                reporter.blob_progress(desc.digest, len(buf))
+                buf.clear()
+        client.finish_upload(repo, location, desc.digest, bytes(buf))
+        reporter.blob_progress(desc.digest, len(buf))
+    reporter.blob_done(desc.digest, skipped=False)
+
+
+def _parallel(fn, items) -> None:
+    items = list(items)
+    if not items:
+        return
+    with ThreadPoolExecutor(min(WORKERS, len(items)), thread_name_prefix="blob") as pool:
+        for future in [pool.submit(fn, item) for item in items]:
+            future.result()
