@@ -19,6 +19,7 @@ from ..image.platform import host_platform
 from ..image.reference import Reference, parse_reference
 from ..image.store import PlatformManifest, Store
 from ..image.types import (
+    ANNOTATION_CONTAINER_IMAGES,
     ANNOTATION_IMAGE_EXTENSION,
     MT_OCI_CONFIG,
     Descriptor,
@@ -29,9 +30,12 @@ from ..image.types import (
 )
 from ..kubefile import parse_kubefile
 from ..kubefile.plan import BuildPlan, CopyStep, RunStep
+from ..registry.transfer import TransferReporter
+from . import images as images_step
 from .cache import BuildCache, StepResult, cache_key
 from .copy import content_key, copy_entries
 from .filehash import FileHashCache
+from .images import ImageCacheOptions
 from .rootfs import Workspace
 
 RUN_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
@@ -46,6 +50,12 @@ class BuildReporter:
     def cached(self, layer: LayerInfo | None) -> None: ...
     def layer_written(self, layer: LayerInfo | None, seconds: float) -> None: ...
     def output(self, line: str) -> None: ...
+    def note(self, message: str) -> None: ...
+    def warning(self, message: str) -> None: ...
+    def transfer(self) -> TransferReporter:
+        """Progress of container-image fetching (per blob), until transfer_done()."""
+        return TransferReporter()
+    def transfer_done(self) -> None: ...
     def archiving(self, total_bytes: int) -> None: ...
     def bytes_archived(self, n: int) -> None: ...
     def archived(self) -> None: ...
@@ -101,8 +111,10 @@ def local_base_resolver(store: Store) -> BaseResolver:
 
 
 class Builder:
-    def __init__(self, store: Store, reporter: BuildReporter | None = None, resolve_base: BaseResolver | None = None):
+    def __init__(self, store: Store, reporter: BuildReporter | None = None, resolve_base: BaseResolver | None = None,
+                 images: ImageCacheOptions | None = None):
         self._store = store
+        self._images = images
         self._reporter = reporter or BuildReporter()
         self._resolve_base = resolve_base or local_base_resolver(store)
         self._cache = BuildCache(store)
@@ -171,8 +183,20 @@ class Builder:
                 history.append({"created": created_timestamp(), "created_by": step.text, "empty_layer": result.layer is None})
         finally:
             shutil.rmtree(scratch, ignore_errors=True)
+        cached: list[dict] = []
+        if self._images is not None:
+            cached, step = self._cache_images(plan, layers, platform, base, base_ext, chain)
+            if step is not None:
+                if step.layer is not None:
+                    layers.append(step.layer.descriptor)
+                    diff_ids.append(str(step.layer.diff_id))
+                history.append({"created": created_timestamp(), "empty_layer": step.layer is None,
+                                "created_by": f"sealer_runner: cache {len(cached)} container image(s) in registry/"})
         config = self._config(plan, base, platform, diff_ids, history, options)
-        manifest = Manifest(config, tuple(layers), self._annotations(plan, base, options))
+        annotations = self._annotations(plan, base, options)
+        if cached:
+            annotations[ANNOTATION_CONTAINER_IMAGES] = images_step.annotation(cached)
+        manifest = Manifest(config, tuple(layers), annotations)
         desc = self._store.put_manifest(manifest)
         return Descriptor(desc.media_type, desc.digest, desc.size, platform=platform)
 
@@ -197,6 +221,37 @@ class Builder:
         self._written += layer is not None
         self._reporter.layer_written(layer, time.monotonic() - started)
         return self._cache.put(key, layer)
+
+    def _cache_images(self, plan: BuildPlan, layers: list[Descriptor], platform: Platform,
+                      base: PlatformManifest | None, base_ext: ImageExtension | None, chain: str
+                      ) -> tuple[list[dict], StepResult | None]:
+        """Find, fetch and store the container images the content needs; the records cover parent's too."""
+        assert self._images is not None
+        apps = images_step.app_infos(plan.apps, base_ext)
+        found = images_step.images_needed(self._store, layers, apps, base, self._images)
+        if not found.wanted:
+            return found.inherited, None
+        self._reporter.note(f"caching {len(found.wanted)} container image(s) for {platform}")
+        try:
+            fetched = images_step.fetch_all(self._store, found, platform, self._images, self._reporter.transfer(),
+                                            self._reporter.warning)
+        finally:
+            self._reporter.transfer_done()
+        new = images_step.records(fetched)
+        if not new:
+            return found.inherited, None
+        key = cache_key(chain, "cache-images", [(r["image"], r["digest"]) for r in new])
+        hit = self._cache.get(key)
+        if hit is not None:
+            self._cached += 1
+            self._reporter.cached(hit.layer)
+            return found.inherited + new, hit
+        started = time.monotonic()
+        layer = images_step.write_registry_layer(self._store, fetched, found.inherited,
+                                                 progress=self._reporter.bytes_archived)
+        self._written += 1
+        self._reporter.layer_written(layer, time.monotonic() - started)
+        return found.inherited + new, self._cache.put(key, layer)
 
     def _run(self, step: RunStep, ws: Workspace, layers: list[Descriptor], options: BuildOptions) -> LayerInfo | None:
         ws.sync(layers)

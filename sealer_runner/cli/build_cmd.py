@@ -10,6 +10,9 @@ import click
 from rich.markup import escape
 
 from ..build.builder import BuildOptions, Builder, BuildReporter
+from ..build.images import ImageCacheOptions
+from ..registry.transfer import TransferReporter
+from .registry_cmds import ProgressReporter
 from ..errors import InputError
 from ..image.layer import LayerInfo
 from ..image.metadata import IMAGE_TYPES
@@ -46,6 +49,20 @@ class ConsoleReporter(BuildReporter):
         if not self._app.quiet:
             self._app.err.print(f"  | {line}", markup=False)
 
+    def note(self, message: str) -> None:
+        self._app.info(f"  --> {escape(message)}")
+
+    def warning(self, message: str) -> None:
+        self._app.err.print(f"  [yellow]warning:[/yellow] {escape(message)}")
+
+    def transfer(self) -> TransferReporter:
+        self._progress = ExitStack()
+        advance = self._progress.enter_context(byte_progress(self._app, "fetching images", None))
+        return ProgressReporter(advance)
+
+    def transfer_done(self) -> None:
+        self.archived()
+
     def archiving(self, total_bytes: int) -> None:
         self._progress = ExitStack()
         self._advance = self._progress.enter_context(byte_progress(self._app, "archiving", total_bytes))
@@ -71,15 +88,28 @@ class ConsoleReporter(BuildReporter):
 @click.option("--type", "image_type", type=click.Choice(IMAGE_TYPES),
               help="Image type recorded in the metadata [default: the base image's, else kube-installer].")
 @click.option("--label", "labels", multiple=True, metavar="KEY=VALUE", help="Add a label; repeatable.")
+@click.option("--image-list", "image_lists", multiple=True, type=click.Path(dir_okay=False, path_type=Path),
+              help="File listing more container images to cache (one per line); repeatable.")
+@click.option("--ignored-image-list", "ignored_lists", multiple=True,
+              type=click.Path(dir_okay=False, path_type=Path),
+              help="File listing container images NOT to cache, though referenced; repeatable.")
+@click.option("--ignore-missing-images", is_flag=True,
+              help="Warn about, instead of failing on, images that cannot be fetched.")
 @click.pass_obj
 def build(app: AppContext, context: Path, kubefile: Path | None, tags: tuple[str, ...], build_args: tuple[str, ...],
-          platforms: tuple[str, ...], no_cache: bool, image_type: str | None, labels: tuple[str, ...]) -> None:
+          platforms: tuple[str, ...], no_cache: bool, image_type: str | None, labels: tuple[str, ...],
+          image_lists: tuple[Path, ...], ignored_lists: tuple[Path, ...], ignore_missing_images: bool) -> None:
     """Build a cluster image from a Kubefile and the files in CONTEXT.
 
     Each COPY, APP, CNI, CSI and RUN instruction becomes one layer. Layers are
     reproducible (same inputs, same digest) and cached: an unchanged
     instruction reuses its layer, so a rebuild with nothing changed does no
     layer work.
+
+    Then every container image the content needs (found in Kubernetes YAML,
+    rendered Helm charts, imageList files and --image-list) is pulled, through
+    the registry mirrors, into one more layer: registry/, a registry storage
+    directory the cluster serves at run time, so nothing is pulled from outside.
 
     \b
     Examples:
@@ -103,7 +133,8 @@ def build(app: AppContext, context: Path, kubefile: Path | None, tags: tuple[str
         labels=label_map,
     )
     started = time.monotonic()
-    result = Builder(app.store, ConsoleReporter(app)).build(options)
+    images = ImageCacheOptions(app.registries, tuple(image_lists), tuple(ignored_lists), ignore_missing_images)
+    result = Builder(app.store, ConsoleReporter(app), images=images).build(options)
     app.info(f"Built in {time.monotonic() - started:.1f}s: {result.layers_written} layer(s) written, "
              f"{result.layers_cached} from cache")
     for ref in result.tags:

@@ -41,6 +41,7 @@ class Entry:
     size: int = 0
     linkname: str = ""
     source: str | None = None
+    data: bytes | None = None  # in-memory content (instead of ``source``) for small generated files
 
 
 @dataclass(frozen=True)
@@ -50,6 +51,11 @@ class LayerInfo:
 
 
 ProgressFn = Callable[[int], None]
+
+
+def data_entry(path: str, data: bytes, mode: int = 0o644) -> Entry:
+    """A regular file whose content is given in memory."""
+    return Entry(path, "file", mode, size=len(data), data=data)
 
 
 def whiteout(path: str) -> Entry:
@@ -109,6 +115,11 @@ def _write_entry(out: HashingWriter, entry: Entry, mtime: int, progress: Progres
     out.write(_tarinfo(entry, mtime).tobuf(tarfile.PAX_FORMAT, "utf-8", "surrogateescape"))
     if entry.kind != "file" or entry.size == 0:
         return
+    if entry.data is not None:
+        out.write(entry.data)
+        if (pad := -entry.size % tarfile.BLOCKSIZE):
+            out.write(tarfile.NUL * pad)
+        return
     assert entry.source is not None
     remaining = entry.size
     with open(entry.source, "rb") as f:
@@ -127,7 +138,7 @@ def _write_entry(out: HashingWriter, entry: Entry, mtime: int, progress: Progres
 # --------------------------------------------------------------------------- apply
 
 
-class _VerifyingReader:
+class VerifyingReader:
     """A file-like reader over a blob that checks the digest once fully read."""
 
     def __init__(self, store: Store, digest: Digest) -> None:
@@ -153,7 +164,7 @@ class _VerifyingReader:
 
 def apply_layer(store: Store, layer: Descriptor, root: Path) -> None:
     """Extract one layer onto *root*, honouring whiteouts; verifies the layer's digest."""
-    reader = _VerifyingReader(store, layer.digest)
+    reader = VerifyingReader(store, layer.digest)
     created: set[str] = set()
     try:
         with tarfile.open(fileobj=reader, mode="r|*") as tar:  # type: ignore[call-overload]

@@ -147,6 +147,13 @@ class Store:
     def _blob_path(self, digest: Digest) -> Path:
         return self._blobs / digest.hex
 
+    def blob_source(self, digest: Digest) -> str:
+        """The file holding a blob, for archivers inside the image package (never write to it)."""
+        path = self._blob_path(digest)
+        if not path.is_file():
+            raise StoreError(f"blob {digest} is missing from the store")
+        return str(path)
+
     def has_blob(self, digest: Digest) -> bool:
         return self._blob_path(digest).is_file()
 

@@ -73,36 +73,54 @@ class Registries:
 # ----------------------------------------------------------------------------- pull
 
 
+@dataclass(frozen=True)
+class FetchedImage:
+    """An image whose manifests and blobs are now in the store (untagged)."""
+
+    reference: Reference
+    top: Descriptor  # the index, or the single manifest
+    manifests: tuple[Descriptor, ...]  # the platform manifests fetched (with their platforms)
+    blobs: frozenset[Digest]  # configs and layers
+
+    def all_digests(self) -> list[Digest]:
+        """Every blob of the image, manifests included, in a stable order."""
+        return sorted({self.top.digest, *(m.digest for m in self.manifests), *self.blobs})
+
+
 def pull(store: Store, ref: Reference, registries: Registries, *, platform: Platform | None = None,
-         reporter: TransferReporter | None = None, tag: bool = True) -> Descriptor:
-    """Pull *ref* (every platform, or just *platform*) into *store*; returns what the tag points at."""
+         reporter: TransferReporter | None = None) -> Descriptor:
+    """Pull *ref* (every platform, or just *platform*) into *store* and tag it; returns what the tag points at."""
+    fetched = fetch(store, ref, registries, platforms=[platform] if platform else None, reporter=reporter)
+    desc = fetched.manifests[0] if platform is not None else fetched.top
+    store.tag(ref, desc)
+    return desc
+
+
+def fetch(store: Store, ref: Reference, registries: Registries, *, platforms: list[Platform] | None = None,
+          reporter: TransferReporter | None = None) -> FetchedImage:
+    """Bring *ref*'s manifests and blobs (all platforms, or those listed) into *store*, trying mirrors first."""
     reporter = reporter or TransferReporter()
     failures = []
     for client in registries.clients(ref.domain):
         try:
-            desc = _pull_from(client, store, ref, platform, reporter)
+            return _fetch_from(client, store, ref, platforms, reporter)
         except AuthenticationError:
-            if client.endpoint.is_mirror:
-                failures.append(f"mirror {client.endpoint}: authentication failed")
-                continue
-            raise
+            if not client.endpoint.is_mirror:
+                raise
+            failures.append(f"mirror {client.endpoint}: authentication failed")
         except RegistryError as exc:
             failures.append(f"{'mirror ' if client.endpoint.is_mirror else ''}{client.endpoint}: {exc}")
-            continue
-        if tag:
-            store.tag(ref, desc)
-        return desc
     raise RegistryError(f"cannot pull {ref}: " + "; ".join(failures))
 
 
-def _pull_from(client: RegistryClient, store: Store, ref: Reference, platform: Platform | None,
-               reporter: TransferReporter) -> Descriptor:
+def _fetch_from(client: RegistryClient, store: Store, ref: Reference, platforms: list[Platform] | None,
+                reporter: TransferReporter) -> FetchedImage:
     repo = ref.path
     top = client.get_manifest(repo, ref.identifier)
     with store.writing():
         if top.media_type in INDEX_TYPES:
             index = Index.from_json(parse_json_blob(top.data, f"index {top.digest}"))
-            children = _select(index, platform, ref)
+            children = _select(index, platforms, ref)
             manifests = [(child, client.get_manifest(repo, str(child.digest))) for child in children]
         elif top.media_type in MANIFEST_TYPES:
             manifests = [(None, top)]
@@ -114,27 +132,34 @@ def _pull_from(client: RegistryClient, store: Store, ref: Reference, platform: P
             for desc in (manifest.config, *manifest.layers):
                 blobs.setdefault(desc.digest, desc)
         _parallel(lambda d: _download(client, store, repo, d, reporter), blobs.values())
-        for _, m in manifests:
+        descs = []
+        for child, m in manifests:
             store.put_bytes(m.data)
-        if top.media_type in INDEX_TYPES and platform is None:
-            store.put_bytes(top.data)
-            return Descriptor(top.media_type, top.digest, len(top.data))
-        child, m = manifests[0]
-        found = child.platform if child is not None else _config_platform(store, m.data)
-        return Descriptor(m.media_type, m.digest, len(m.data), platform=found)
+            found = child.platform if child is not None else _config_platform(store, m.data)
+            descs.append(Descriptor(m.media_type, m.digest, len(m.data), platform=found))
+        store.put_bytes(top.data)
+        top_desc = descs[0] if top.media_type in MANIFEST_TYPES else Descriptor(top.media_type, top.digest,
+                                                                               len(top.data))
+        return FetchedImage(ref, top_desc, tuple(descs), frozenset(blobs))
 
 
-def _select(index: Index, platform: Platform | None, ref: Reference) -> list[Descriptor]:
+def _select(index: Index, platforms: list[Platform] | None, ref: Reference) -> list[Descriptor]:
     images = [d for d in index.manifests if d.media_type in MANIFEST_TYPES]
-    if platform is None:
+    if platforms is None:
         return images
-    for d in images:
-        p = d.platform
-        if p and (p.os, p.architecture) == (platform.os, platform.architecture) and \
-                (not platform.variant or p.variant == platform.variant):
-            return [d]
-    have = ", ".join(str(d.platform) for d in images if d.platform)
-    raise ImageNotFound(f"{ref} has no {platform} variant (it has: {have})")
+    chosen = []
+    for platform in platforms:
+        match = next((d for d in images if d.platform and _matches(d.platform, platform)), None)
+        if match is None:
+            have = ", ".join(str(d.platform) for d in images if d.platform)
+            raise ImageNotFound(f"{ref} has no {platform} variant (it has: {have})")
+        chosen.append(match)
+    return chosen
+
+
+def _matches(have: Platform, want: Platform) -> bool:
+    return (have.os, have.architecture) == (want.os, want.architecture) and \
+        (not want.variant or have.variant == want.variant)
 
 
 def _config_platform(store: Store, manifest_data: bytes) -> Platform:

@@ -1,0 +1,120 @@
+"""The image-caching step of a build: every container image the content needs, stored inside the
+cluster image as a registry storage directory (``registry/``), so it runs with no registry outside."""
+
+from __future__ import annotations
+
+import json
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+from ..errors import BuildError, InputError, SealerError
+from ..image.digest import Digest
+from ..image.layer import LayerInfo, write_layer
+from ..image.metadata import ImageExtension, read_container_images
+from ..image.reference import Reference, parse_reference
+from ..image.registry_layout import CachedImage, layout_entries
+from ..image.store import PlatformManifest, Store
+from ..image.types import Descriptor, Platform
+from ..imagecache.collect import AppInfo, find_images
+from ..imagecache.scan import scan_image_list
+from ..registry.transfer import FetchedImage, Registries, TransferReporter, fetch
+
+IMAGE_WORKERS = 3
+
+
+@dataclass(frozen=True)
+class ImageCacheOptions:
+    registries: Registries
+    image_lists: tuple[Path, ...] = ()
+    ignored_lists: tuple[Path, ...] = ()
+    ignore_missing: bool = False
+
+
+@dataclass(frozen=True)
+class ImagesFound:
+    """The images to cache on top of the parent's, with where each was referenced."""
+
+    wanted: dict[Reference, list[str]] = field(default_factory=dict)
+    inherited: list[dict[str, Any]] = field(default_factory=list)
+
+
+def images_needed(store: Store, layers: list[Descriptor], apps: list[AppInfo], base: PlatformManifest | None,
+                  options: ImageCacheOptions) -> ImagesFound:
+    uses = find_images(store, layers, apps)
+    for path in options.image_lists:
+        uses += scan_image_list(_read(path), str(path))
+    ignored = {parse_reference(u.image) for path in options.ignored_lists for u in scan_image_list(_read(path), str(path))}
+    inherited = read_container_images(base.manifest) if base else []
+    have = {parse_reference(str(r["image"])) for r in inherited if r.get("image")}
+    wanted: dict[Reference, list[str]] = {}
+    for use in uses:
+        ref = parse_reference(use.image)
+        if ref not in ignored and ref not in have:
+            wanted.setdefault(ref, []).append(use.where)
+    return ImagesFound(wanted, inherited)
+
+
+def fetch_all(store: Store, found: ImagesFound, platform: Platform, options: ImageCacheOptions,
+              reporter: TransferReporter, warn: Callable[[str], None]) -> list[tuple[FetchedImage, list[str]]]:
+    """Fetch every wanted image for *platform* (in parallel); a missing one fails unless ignore_missing."""
+
+    def one(item: tuple[Reference, list[str]]) -> tuple[FetchedImage, list[str]] | None:
+        ref, where = item
+        try:
+            return fetch(store, ref, options.registries, platforms=[platform], reporter=reporter), where
+        except SealerError as exc:
+            message = f"image {ref.familiar()} (referenced at {', '.join(where[:3])}) cannot be cached: {exc}"
+            if options.ignore_missing:
+                warn(message)
+                return None
+            raise BuildError(message + " (use --ignore-missing-images to build without it)") from exc
+
+    items = sorted(found.wanted.items(), key=lambda kv: str(kv[0]))
+    if not items:
+        return []
+    with ThreadPoolExecutor(min(IMAGE_WORKERS, len(items)), thread_name_prefix="image") as pool:
+        results = list(pool.map(one, items))
+    return [r for r in results if r is not None]
+
+
+def records(fetched: list[tuple[FetchedImage, list[str]]]) -> list[dict[str, Any]]:
+    """The ``sealer.image.container.images`` entries (sealer's image/platform plus digests and sources)."""
+    out = []
+    for image, where in fetched:
+        out.append({
+            "image": str(image.reference),
+            "digest": str(image.top.digest),
+            "platforms": [str(m.platform) for m in image.manifests if m.platform],
+            "manifests": [str(m.digest) for m in image.manifests],
+            "blobs": [str(b) for b in sorted(image.blobs)],
+            "referencedBy": sorted(set(where)),
+        })
+    return out
+
+
+def write_registry_layer(store: Store, fetched: list[tuple[FetchedImage, list[str]]], inherited: list[dict[str, Any]],
+                         progress: Callable[[int], None] | None = None) -> LayerInfo:
+    below = frozenset(Digest.parse(d) for r in inherited
+                      for d in [r.get("digest", ""), *r.get("manifests", []), *r.get("blobs", [])] if d)
+    images = [CachedImage(image.reference, image.top.digest, tuple(m.digest for m in image.manifests),
+                          tuple(sorted(image.blobs))) for image, _ in fetched]
+    return write_layer(store, layout_entries(store, images, skip_blobs=below), progress=progress)
+
+
+def app_infos(plan_apps, parent: ImageExtension | None) -> list[AppInfo]:
+    apps = {a.name: AppInfo(a.name, a.type, tuple(a.cmds)) for a in (parent.applications if parent else ())}
+    apps.update({a.name: AppInfo(a.name, a.type, tuple(a.cmds)) for a in plan_apps})
+    return list(apps.values())
+
+
+def annotation(entries: list[dict[str, Any]]) -> str:
+    return json.dumps(entries, sort_keys=True, separators=(",", ":"))
+
+
+def _read(path: Path) -> str:
+    try:
+        return path.read_text()
+    except OSError as exc:
+        raise InputError(f"{path}: {exc.strerror}") from exc

@@ -1,0 +1,184 @@
+"""Which container images an image's content needs: scan its layers' YAML, image lists and charts.
+
+Layers are read as the tar streams they are (verified), and only small files
+that can matter are kept. What one layer holds never changes, so its findings
+are cached under ``<root>/cache/scan/`` and a rebuild scans nothing again.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import tarfile
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+from typing import Iterable, Mapping
+
+from ..errors import StoreError
+from ..image.layer import OPAQUE_WHITEOUT, WHITEOUT_PREFIX, VerifyingReader
+from ..image.store import Store
+from ..image.types import Descriptor
+from ..util.fs import atomic_write_bytes
+from .charts import render, values_from_commands
+from .scan import ImageUse, scan_image_list, scan_yaml
+
+TEXT_LIMIT = 4 << 20
+CHART_ARCHIVE_LIMIT = 64 << 20
+YAML_SUFFIXES = (".yaml", ".yml", ".tmpl")
+APPS = "application/apps"
+SCAN_FORMAT = 1
+
+
+@dataclass(frozen=True)
+class AppInfo:
+    """What the scanner needs to know of an app: where it is and how it is launched."""
+
+    name: str
+    type: str
+    cmds: tuple[str, ...]
+
+
+def find_images(store: Store, layers: Iterable[Descriptor], apps: Iterable[AppInfo]) -> list[ImageUse]:
+    """Image references in the merged content of *layers* (later layers win, whiteouts honoured)."""
+    files: dict[str, bytes] = {}
+    for layer in layers:
+        kept, removed = _layer_files(store, layer)
+        for path in removed:
+            prefix = path.rstrip("/") + "/"
+            for name in [n for n in files if n == path or n.startswith(prefix)]:
+                del files[name]
+        files.update(kept)
+    charts = _chart_roots(files)
+    uses: list[ImageUse] = []
+    for path, data in sorted(files.items()):
+        if any(path.startswith(root + "/") for root in charts):
+            continue
+        text = _text(data)
+        if text is None:
+            continue
+        if PurePosixPath(path).name == "imageList":
+            uses += scan_image_list(text, path)
+        elif path.endswith(YAML_SUFFIXES):
+            uses += scan_yaml(text, path)
+    app_cmds = {f"{APPS}/{a.name}": a.cmds for a in apps}
+    for root in charts:
+        uses += _scan_chart(files, root, app_cmds)
+    for path, data in sorted(files.items()):
+        if path.endswith(".tgz") and path.startswith((APPS + "/", "charts/")):
+            uses += _scan_chart_archive(path, data, app_cmds, files)
+    return uses
+
+
+# ------------------------------------------------------------------ layer reading
+
+
+def _wanted(path: str, size: int) -> bool:
+    name = PurePosixPath(path).name
+    if path.endswith(".tgz"):
+        return size <= CHART_ARCHIVE_LIMIT and path.startswith((APPS + "/", "charts/"))
+    return size <= TEXT_LIMIT and (path.endswith(YAML_SUFFIXES) or name in ("imageList", "Chart.yaml", "Chart.lock")
+                                   or path.endswith((".tpl", ".json", ".txt")) or name == ".helmignore")
+
+
+def _layer_files(store: Store, layer: Descriptor) -> tuple[dict[str, bytes], list[str]]:
+    cache = store.state_dir("scan") / layer.digest.hex
+    try:
+        data = json.loads(cache.read_bytes())
+        if data.get("format") == SCAN_FORMAT:
+            return {k: base64.b64decode(v) for k, v in data["files"].items()}, list(data["removed"])
+    except (OSError, ValueError, KeyError):
+        pass
+    files, removed = _read_layer(store, layer)
+    record = {"format": SCAN_FORMAT, "files": {k: base64.b64encode(v).decode() for k, v in files.items()},
+              "removed": removed}
+    atomic_write_bytes(cache, json.dumps(record).encode())
+    return files, removed
+
+
+def _read_layer(store: Store, layer: Descriptor) -> tuple[dict[str, bytes], list[str]]:
+    files: dict[str, bytes] = {}
+    removed: list[str] = []
+    reader = VerifyingReader(store, layer.digest)
+    try:
+        with tarfile.open(fileobj=reader, mode="r|*") as tar:  # type: ignore[call-overload]
+            for member in tar:
+                path = member.name.lstrip("/").removeprefix("./")
+                parent, _, base = path.rpartition("/")
+                if base == OPAQUE_WHITEOUT:
+                    removed.append(parent)
+                elif base.startswith(WHITEOUT_PREFIX):
+                    removed.append(f"{parent}/{base[len(WHITEOUT_PREFIX):]}" if parent else base[len(WHITEOUT_PREFIX):])
+                elif member.isfile() and _wanted(path, member.size):
+                    handle = tar.extractfile(member)
+                    if handle is not None:
+                        files[path] = handle.read()
+        reader.drain()
+    except (tarfile.TarError, OSError, EOFError) as exc:
+        raise StoreError(f"cannot scan layer {layer.digest}: {exc}") from exc
+    return files, removed
+
+
+# ------------------------------------------------------------------ charts
+
+
+def _chart_roots(files: Mapping[str, bytes]) -> list[str]:
+    """Directories holding a Chart.yaml, leaving out subcharts (those under another chart)."""
+    roots = sorted(str(PurePosixPath(p).parent) for p in files if PurePosixPath(p).name == "Chart.yaml")
+    out: list[str] = []
+    for root in roots:
+        if not any(root.startswith(parent + "/") for parent in out):
+            out.append(root)
+    return out
+
+
+def _app_context(path: str, app_cmds: Mapping[str, tuple[str, ...]]) -> tuple[str, tuple[str, ...]]:
+    for app_dir, cmds in app_cmds.items():
+        if path == app_dir or path.startswith(app_dir + "/"):
+            return app_dir, cmds
+    return "", ()
+
+
+def _scan_chart(files: Mapping[str, bytes], root: str, app_cmds: Mapping[str, tuple[str, ...]]) -> list[ImageUse]:
+    app_dir, cmds = _app_context(root, app_cmds)
+    with tempfile.TemporaryDirectory(prefix="sr-chart-") as tmp:
+        rootfs = _materialize(files, app_dir or root, Path(tmp))
+        values = values_from_commands(cmds, rootfs / app_dir, root) if app_dir else {}
+        rendered = render(rootfs / root, values, release=PurePosixPath(app_dir or root).name, where=root)
+    return _scan_rendered(rendered, root)
+
+
+def _scan_chart_archive(path: str, data: bytes, app_cmds: Mapping[str, tuple[str, ...]],
+                        files: Mapping[str, bytes]) -> list[ImageUse]:
+    app_dir, cmds = _app_context(path, app_cmds)
+    with tempfile.TemporaryDirectory(prefix="sr-chart-") as tmp:
+        rootfs = _materialize(files, app_dir, Path(tmp)) if app_dir else Path(tmp)
+        values = values_from_commands(cmds, rootfs / app_dir, path) if app_dir else {}
+        release = PurePosixPath(app_dir).name if app_dir else PurePosixPath(path).stem
+        rendered = render(data, values, release=release, where=path)
+    return _scan_rendered(rendered, path)
+
+
+def _materialize(files: Mapping[str, bytes], prefix: str, base: Path) -> Path:
+    """Write the kept files under *prefix* into *base*/rootfs; returns that rootfs."""
+    rootfs = base / "rootfs"
+    for path, data in files.items():
+        if path.startswith(prefix + "/"):
+            target = rootfs / path
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_bytes(data)
+    return rootfs
+
+
+def _scan_rendered(rendered: Mapping[str, str], where: str) -> list[ImageUse]:
+    uses: list[ImageUse] = []
+    for name, text in sorted(rendered.items()):
+        uses += scan_yaml(text, f"{where} (rendered {name})")
+    return uses
+
+
+def _text(data: bytes) -> str | None:
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        return None
