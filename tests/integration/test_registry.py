@@ -15,14 +15,16 @@ import pytest
 
 from sealer_runner.build.builder import Builder, BuildOptions
 from sealer_runner.cli.main import main as cli_main
-from sealer_runner.errors import RegistryError
+from sealer_runner.errors import AuthenticationError, RegistryError
 from sealer_runner.image.digest import Digest
 from sealer_runner.image.reference import parse_reference
 from sealer_runner.image.store import Store
-from sealer_runner.registry.auth import AuthStore
+from sealer_runner.registry.auth import AuthStore, Credentials
 from sealer_runner.registry.config import RegistryConfig
 from sealer_runner.registry.transfer import Registries, TransferReporter, pull, push
+from sealer_runner.util.secret import Secret
 from tests.support.registry import BINARY, RegistryServer, make_tls
+from tests.support.token_server import TokenServer
 
 pytestmark = [pytest.mark.integration]
 if not os.path.exists(BINARY):
@@ -241,3 +243,28 @@ class TestTLSAndAuth:
         assert self._sr(root, "login", secure.host, "-u", "alice", "-p", "s3cret-pw") == 1
         assert "TLS failed" in capsys.readouterr().err
         assert self._sr(root, "--skip-tls-verify", "login", secure.host, "-u", "alice", "-p", "s3cret-pw") == 0
+
+
+def test_bearer_token_flow_like_docker_hub(tmp_path):
+    """Anonymous pull tokens, then credentials for push, with the scopes the registry asks for."""
+    tls = make_tls(tmp_path / "tls")
+    tokens = TokenServer(tls, {"alice": "s3cret-pw"}).start()
+    try:
+        with RegistryServer(tmp_path / "hub", token_realm=tokens.realm, token_ca=tls.ca) as hub:
+            src = Store(tmp_path / "src")
+            build_image(src, tmp_path, "example.com/app:v1")
+            ref = parse_reference(f"{hub.host}/library/app:v1")
+            anonymous = registries(tmp_path / "anon")
+            with pytest.raises(AuthenticationError):
+                push(src, src.lookup("example.com/app:v1"), ref, anonymous)
+            auth = AuthStore(tmp_path / "auth.json", docker_config=tmp_path / "none")
+            auth.put(hub.host, Credentials("alice", Secret("s3cret-pw")))
+            push(src, src.lookup("example.com/app:v1"), ref, Registries(RegistryConfig(), auth))
+            assert ("alice", ["repository:library/app:pull,push"]) in tokens.requests
+            tokens.requests.clear()
+            dst = Store(tmp_path / "dst")
+            assert pull(dst, ref, anonymous).digest == src.lookup("example.com/app:v1").descriptor.digest
+            assert tokens.requests and all(who == "anonymous" for who, _ in tokens.requests)
+            assert len(tokens.requests) == 1, "one token per scope, cached across requests"
+    finally:
+        tokens.stop()

@@ -72,7 +72,8 @@ class RegistryServer:
     """One docker-registry process; ``host`` is ``127.0.0.1:PORT``."""
 
     def __init__(self, directory: Path, *, tls: TLSFiles | None = None, users: dict[str, str] | None = None,
-                 storage: Path | None = None, readonly: bool = False) -> None:
+                 storage: Path | None = None, readonly: bool = False, token_realm: str | None = None,
+                 token_ca: Path | None = None) -> None:
         self.directory = directory
         directory.mkdir(parents=True, exist_ok=True)
         self.storage = storage or directory / "storage"
@@ -90,6 +91,9 @@ class RegistryServer:
             htpasswd = directory / "htpasswd"
             htpasswd.write_text("".join(htpasswd_line(u, p) + "\n" for u, p in users.items()))
             lines += ["auth:", f"  htpasswd: {{realm: test-registry, path: {htpasswd}}}"]
+        elif token_realm:
+            lines += ["auth:", "  token:", f"    realm: {token_realm}", "    service: test-registry",
+                      "    issuer: sealer-runner-test-token", f"    rootcertbundle: {token_ca}"]
         self.config = directory / "config.yml"
         self.config.write_text("\n".join(lines) + "\n")
         self._proc: subprocess.Popen | None = None
