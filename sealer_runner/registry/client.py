@@ -13,6 +13,7 @@ import random
 import ssl
 import threading
 import time
+import weakref
 from dataclasses import dataclass
 from typing import Any, Callable, Iterator, Mapping
 
@@ -30,7 +31,8 @@ MANIFEST_ACCEPT = ", ".join([
     "application/vnd.docker.distribution.manifest.v2+json",
 ])
 USER_AGENT = "sealer_runner"
-_SCHEMES: dict[int, dict[str, str]] = {}  # pool id -> host -> scheme found by probing (once per pool)
+# pool -> host -> scheme found by probing, so each pool probes a host once
+_SCHEMES: "weakref.WeakKeyDictionary[urllib3.PoolManager, dict[str, str]]" = weakref.WeakKeyDictionary()
 ATTEMPTS = 4
 CHUNK = 1 << 20
 # Transport-level: one immediate retry of a stale pooled connection (idempotent methods only);
@@ -93,7 +95,7 @@ class RegistryClient:
     # ------------------------------------------------------------------ plumbing
     def _base(self) -> str:
         if self._scheme is None:
-            schemes = _SCHEMES.setdefault(id(self._pool), {})
+            schemes = _SCHEMES.setdefault(self._pool, {})
             if self.endpoint.host not in schemes:
                 schemes[self.endpoint.host] = self._probe_scheme()
             self._scheme = schemes[self.endpoint.host]
