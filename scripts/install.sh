@@ -13,7 +13,7 @@ DEPS_ONLY=0
 
 # Debian packages: Python, and the real tools the tests drive (skopeo, umoci, the
 # distribution registry, busybox for test images).
-APT_PACKAGES=(python3 python3-venv python3-pip git ca-certificates tar gzip
+APT_PACKAGES=(python3 python3-venv python3-pip git ca-certificates tar gzip curl
               skopeo umoci docker-registry busybox-static)
 
 missing=()

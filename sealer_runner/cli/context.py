@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -32,7 +33,9 @@ class AppContext:
     quiet: bool = False
     debug: bool = False
     registry_options: dict = field(default_factory=dict)
-    out: Console = field(default_factory=lambda: Console(highlight=False, soft_wrap=True))
+    # Not a terminal (a pipe, a file): wide enough that tables are never cut.
+    out: Console = field(default_factory=lambda: Console(highlight=False, soft_wrap=True,
+                                                         width=None if sys.stdout.isatty() else 240))
     err: Console = field(default_factory=lambda: Console(stderr=True, highlight=False, soft_wrap=True))
 
     @cached_property

@@ -123,7 +123,7 @@ class RegistryClient:
         return not (r.status == 400 and b"HTTPS" in r.data)
 
     def request(self, method: str, path: str, *, scope: str, headers: Mapping[str, str] | None = None,
-                body: bytes | None = None, stream: bool = False, ok: tuple[int, ...] = (200,),
+                body: bytes | Iterator[bytes] | None = None, ok: tuple[int, ...] = (200,),
                 retry: bool = True, absolute: bool = False) -> Response:
         """Send one API request with auth and retries; raise RegistryError unless the status is in *ok*.
 
@@ -152,13 +152,13 @@ class RegistryClient:
         raise last
 
     def _send(self, method: str, url: str, scope: str, headers: Mapping[str, str] | None,
-              body: bytes | None) -> Response:
+              body: bytes | Iterator[bytes] | None) -> Response:
         hdrs = {"User-Agent": USER_AGENT, **(headers or {})}
         auth = self._auth_header(scope)
         if auth:
             hdrs["Authorization"] = auth
         response = self._raw(method, url, hdrs, body)
-        if response.status == 401:
+        if response.status == 401 and isinstance(body, (bytes, type(None))):  # a consumed stream cannot be re-sent
             self._learn(response, scope, sent=auth)
             retry_auth = self._auth_header(scope)
             if retry_auth and retry_auth != auth:  # we now know how to (re)authenticate: try once more
@@ -166,7 +166,7 @@ class RegistryClient:
                 response = self._raw(method, url, hdrs, body)
         return response
 
-    def _raw(self, method: str, url: str, headers: dict[str, str], body: bytes | None) -> Response:
+    def _raw(self, method: str, url: str, headers: dict[str, str], body: bytes | Iterator[bytes] | None) -> Response:
         try:
             raw = self._pool.request(method, url, headers=headers, body=body, preload_content=False,
                                      redirect=True, retries=_TRANSPORT_RETRY, timeout=urllib3.Timeout(connect=15, read=300))
@@ -278,7 +278,7 @@ class RegistryClient:
     def open_blob(self, repo: str, digest: Digest, offset: int = 0) -> Response:
         headers = {"Range": f"bytes={offset}-"} if offset else {}
         return self.request("GET", f"/v2/{repo}/blobs/{digest}", scope=f"repository:{repo}:pull",
-                            headers=headers, ok=(200, 206), stream=True)
+                            headers=headers, ok=(200, 206))
 
     def mount_blob(self, repo: str, digest: Digest, source_repo: str) -> str | None:
         """Ask for a cross-repository mount; None if mounted, else the upload URL the registry opened."""
@@ -293,8 +293,9 @@ class RegistryClient:
         r.read()
         return self._location(r)
 
-    def upload_chunk(self, repo: str, location: str, data: bytes) -> str:
-        r = self.request("PATCH", location, scope=f"repository:{repo}:pull,push", absolute=True, body=data,
+    def upload_stream(self, repo: str, location: str, chunks: Iterator[bytes]) -> str:
+        """Send a whole blob in one streamed PATCH (chunked transfer encoding); returns the next location."""
+        r = self.request("PATCH", location, scope=f"repository:{repo}:pull,push", absolute=True, body=chunks,
                          headers={"Content-Type": "application/octet-stream"}, ok=(202,), retry=False)
         r.read()
         return self._location(r)

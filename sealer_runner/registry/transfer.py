@@ -12,6 +12,7 @@ import hashlib
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Iterator
 
 import urllib3
 
@@ -20,12 +21,13 @@ from ..image.digest import Digest
 from ..image.reference import Reference
 from ..image.store import Store, TaggedImage
 from ..image.types import INDEX_TYPES, MANIFEST_TYPES, Descriptor, Index, Manifest, Platform, parse_json_blob
+from ..util.lock import file_lock
 from .auth import AuthStore, Credentials
 from .client import RegistryClient, make_pool
 from .config import RegistryConfig
 
 WORKERS = 4
-UPLOAD_CHUNK = 32 << 20
+MONOLITHIC_LIMIT = 32 << 20  # larger blobs are streamed in one chunked PATCH
 BLOB_ATTEMPTS = 3
 
 
@@ -172,8 +174,18 @@ def _download(client: RegistryClient, store: Store, repo: str, desc: Descriptor,
     if store.has_blob(desc.digest):
         reporter.blob_done(desc.digest, skipped=True)
         return
-    reporter.blob_started(desc.digest, desc.size)
     partial = store.partial_path(desc.digest)
+    # Images fetched side by side share blobs: one download per blob, across threads and processes.
+    with file_lock(partial.with_name(partial.name + ".lock")):
+        if store.has_blob(desc.digest):
+            reporter.blob_done(desc.digest, skipped=True)
+            return
+        _download_locked(client, store, repo, desc, partial, reporter)
+
+
+def _download_locked(client: RegistryClient, store: Store, repo: str, desc: Descriptor, partial: Path,
+                     reporter: TransferReporter) -> None:
+    reporter.blob_started(desc.digest, desc.size)
     for attempt in range(BLOB_ATTEMPTS):
         try:
             _fetch_into(client, repo, desc, partial, reporter)
@@ -261,20 +273,18 @@ def _upload(client: RegistryClient, store: Store, repo: str, desc: Descriptor, s
             reporter.blob_done(desc.digest, skipped=True)
             return
     location = location or client.start_upload(repo)
-    if desc.size <= UPLOAD_CHUNK:
+    if desc.size <= MONOLITHIC_LIMIT:
         data = store.read_blob(desc.digest)
         client.finish_upload(repo, location, desc.digest, data)
         reporter.blob_progress(desc.digest, len(data))
     else:
-        buf = bytearray()
-        for block in store.iter_blob(desc.digest):
-            buf += block
-            if len(buf) >= UPLOAD_CHUNK:
-                location = client.upload_chunk(repo, location, bytes(buf))
-                reporter.blob_progress(desc.digest, len(buf))
-                buf.clear()
-        client.finish_upload(repo, location, desc.digest, bytes(buf))
-        reporter.blob_progress(desc.digest, len(buf))
+        def chunks() -> Iterator[bytes]:
+            for block in store.iter_blob(desc.digest):  # verified: a damaged local blob aborts the upload
+                yield block
+                reporter.blob_progress(desc.digest, len(block))
+
+        location = client.upload_stream(repo, location, chunks())
+        client.finish_upload(repo, location, desc.digest)
     reporter.blob_done(desc.digest, skipped=False)
 
 

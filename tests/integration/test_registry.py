@@ -268,3 +268,25 @@ def test_bearer_token_flow_like_docker_hub(tmp_path):
             assert len(tokens.requests) == 1, "one token per scope, cached across requests"
     finally:
         tokens.stop()
+
+
+def test_concurrent_fetches_of_a_shared_blob_download_it_once(tmp_path, plain):
+    """Images fetched side by side share layers; each blob must arrive once and intact."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from sealer_runner.registry.transfer import fetch
+
+    src = Store(tmp_path / "src")
+    build_image(src, tmp_path, "example.com/app:v1", size=2_000_000)
+    ref = parse_reference(f"{plain.host}/team/app:v1")
+    regs = registries(tmp_path)
+    push(src, src.lookup("example.com/app:v1"), ref, regs)
+    dst = Store(tmp_path / "dst")
+    recorders = [Recorder() for _ in range(4)]
+    with ThreadPoolExecutor(4) as pool:
+        results = list(pool.map(lambda r: fetch(dst, ref, regs, reporter=r), recorders))
+    assert len({r.top.digest for r in results}) == 1
+    downloads = [d for r in recorders for d in r.done]
+    assert len(downloads) == len(set(downloads)) == len(results[0].blobs)
+    for digest in results[0].blobs:
+        dst.read_blob(digest)
