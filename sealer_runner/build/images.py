@@ -3,6 +3,7 @@ cluster image as a registry storage directory (``registry/``), so it runs with n
 
 from __future__ import annotations
 
+import hashlib
 import json
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -20,6 +21,7 @@ from ..image.types import Descriptor, Platform
 from ..imagecache.collect import AppInfo, find_images
 from ..imagecache.scan import scan_image_list
 from ..registry.transfer import FetchedImage, Registries, TransferReporter, fetch
+from ..util.fs import atomic_write_bytes
 
 IMAGE_WORKERS = 3
 
@@ -30,6 +32,7 @@ class ImageCacheOptions:
     image_lists: tuple[Path, ...] = ()
     ignored_lists: tuple[Path, ...] = ()
     ignore_missing: bool = False
+    pull: bool = False  # re-resolve tags even when a copy fetched earlier is complete in the store
 
 
 @dataclass(frozen=True)
@@ -62,8 +65,13 @@ def fetch_all(store: Store, found: ImagesFound, platform: Platform, options: Ima
 
     def one(item: tuple[Reference, list[str]]) -> tuple[FetchedImage, list[str]] | None:
         ref, where = item
+        known = None if options.pull else _known(store, ref, platform)
+        if known is not None:
+            return known, where
         try:
-            return fetch(store, ref, options.registries, platforms=[platform], reporter=reporter), where
+            fetched = fetch(store, ref, options.registries, platforms=[platform], reporter=reporter)
+            _remember(store, fetched, platform)
+            return fetched, where
         except SealerError as exc:
             message = f"image {ref.familiar()} (referenced at {', '.join(where[:3])}) cannot be cached: {exc}"
             if options.ignore_missing:
@@ -77,6 +85,28 @@ def fetch_all(store: Store, found: ImagesFound, platform: Platform, options: Ima
     with ThreadPoolExecutor(min(IMAGE_WORKERS, len(items)), thread_name_prefix="image") as pool:
         results = list(pool.map(one, items))
     return [r for r in results if r is not None]
+
+
+def _known_path(store: Store, ref: Reference, platform: Platform) -> Path:
+    return store.state_dir("fetched") / hashlib.sha256(f"{ref} {platform}".encode()).hexdigest()
+
+
+def _known(store: Store, ref: Reference, platform: Platform) -> FetchedImage | None:
+    """The copy of *ref* fetched by an earlier build, if every blob of it is still in the store."""
+    try:
+        data = json.loads(_known_path(store, ref, platform).read_bytes())
+        image = FetchedImage(ref, Descriptor.from_json(data["top"]),
+                             tuple(Descriptor.from_json(m) for m in data["manifests"]),
+                             frozenset(Digest.parse(b) for b in data["blobs"]))
+    except (OSError, ValueError, KeyError, SealerError):
+        return None
+    return image if all(store.has_blob(d) for d in image.all_digests()) else None
+
+
+def _remember(store: Store, image: FetchedImage, platform: Platform) -> None:
+    record = {"top": image.top.to_json(), "manifests": [m.to_json() for m in image.manifests],
+              "blobs": [str(b) for b in sorted(image.blobs)]}
+    atomic_write_bytes(_known_path(store, image.reference, platform), json.dumps(record).encode())
 
 
 def records(fetched: list[tuple[FetchedImage, list[str]]]) -> list[dict[str, Any]]:

@@ -93,12 +93,15 @@ class ConsoleReporter(BuildReporter):
 @click.option("--ignored-image-list", "ignored_lists", multiple=True,
               type=click.Path(dir_okay=False, path_type=Path),
               help="File listing container images NOT to cache, though referenced; repeatable.")
+@click.option("--pull", is_flag=True,
+              help="Ask the registries again for every container image, even those fetched by an earlier build.")
 @click.option("--ignore-missing-images", is_flag=True,
               help="Warn about, instead of failing on, images that cannot be fetched.")
 @click.pass_obj
 def build(app: AppContext, context: Path, kubefile: Path | None, tags: tuple[str, ...], build_args: tuple[str, ...],
           platforms: tuple[str, ...], no_cache: bool, image_type: str | None, labels: tuple[str, ...],
-          image_lists: tuple[Path, ...], ignored_lists: tuple[Path, ...], ignore_missing_images: bool) -> None:
+          image_lists: tuple[Path, ...], ignored_lists: tuple[Path, ...], pull: bool,
+          ignore_missing_images: bool) -> None:
     """Build a cluster image from a Kubefile and the files in CONTEXT.
 
     Each COPY, APP, CNI, CSI and RUN instruction becomes one layer. Layers are
@@ -110,6 +113,8 @@ def build(app: AppContext, context: Path, kubefile: Path | None, tags: tuple[str
     rendered Helm charts, imageList files and --image-list) is pulled, through
     the registry mirrors, into one more layer: registry/, a registry storage
     directory the cluster serves at run time, so nothing is pulled from outside.
+    An image fetched by an earlier build is reused without asking the registry
+    again (a rebuild works offline); --pull re-resolves every tag.
 
     \b
     Examples:
@@ -133,7 +138,7 @@ def build(app: AppContext, context: Path, kubefile: Path | None, tags: tuple[str
         labels=label_map,
     )
     started = time.monotonic()
-    images = ImageCacheOptions(app.registries, tuple(image_lists), tuple(ignored_lists), ignore_missing_images)
+    images = ImageCacheOptions(app.registries, tuple(image_lists), tuple(ignored_lists), ignore_missing_images, pull)
     result = Builder(app.store, ConsoleReporter(app), images=images).build(options)
     app.info(f"Built in {time.monotonic() - started:.1f}s: {result.layers_written} layer(s) written, "
              f"{result.layers_cached} from cache")

@@ -225,6 +225,10 @@ def test_ignored_image_list_and_cached_rebuild(tmp_path, upstreams, capsys):
     assert "docker.io/library/nginx:1.25" not in cached_images(root, "i:v1")
     assert len(cached_images(root, "i:v1")) == 3
     capsys.readouterr()
-    assert sr(root, *args) == 0
+    offline = ["--registry-mirror", "docker.io=http://127.0.0.1:9", "--registry-mirror", "quay.io=http://127.0.0.1:9",
+               *args[4:]]
+    assert sr(root, *offline) == 0, "a rebuild reuses the images fetched before, with no registry reachable"
     err = capsys.readouterr().err
-    assert "layer(s) written" in err and "0 layer(s) written" in err
+    assert "Built in" in err and " 0 layer(s) written" in err
+    assert sr(root, *offline[:4], "build", "--pull", *offline[5:]) == 1
+    assert "cannot be cached" in capsys.readouterr().err
