@@ -68,7 +68,7 @@ def _print_platform(out, p: dict) -> None:
     for layer in p["layers"]:
         layers.add_row(layer["digest"][7:19], human_size(layer["size"]), escape(layer["instruction"]))
     out.print("  Layers:")
-    out.print(Padding(layers, (0, 0, 0, 4)))
+    out.print(Padding(layers, (0, 0, 0, 4), expand=False))
     _print_map(out, "Labels", p["labels"])
     _print_map(out, "Env", dict(e.partition("=")[::2] for e in p["env"]))
     launch = ext.get("launch") or {}
