@@ -290,3 +290,24 @@ def test_concurrent_fetches_of_a_shared_blob_download_it_once(tmp_path, plain):
     assert len(downloads) == len(set(downloads)) == len(results[0].blobs)
     for digest in results[0].blobs:
         dst.read_blob(digest)
+
+
+def test_docker_schema2_images_pull_and_push_back_unchanged(tmp_path, plain):
+    """Docker media types (manifest list + schema2), as skopeo writes them with --format v2s2."""
+    src = Store(tmp_path / "src")
+    build_image(src, tmp_path, "example.com/multi:v1", platforms=("linux/amd64", "linux/arm64"))
+    archive = tmp_path / "multi.tar"
+    assert cli_main(["--root", str(src.root), "-q", "save", "-o", str(archive), "example.com/multi:v1"]) == 0
+    subprocess.run(["skopeo", "copy", "--quiet", "--all", "--format", "v2s2", "--dest-tls-verify=false",
+                    f"oci-archive:{archive}:v1", f"docker://{plain.host}/docker/multi:v1"], check=True,
+                   capture_output=True)
+    ref = parse_reference(f"{plain.host}/docker/multi:v1")
+    regs = registries(tmp_path)
+    dst = Store(tmp_path / "dst")
+    desc = pull(dst, ref, regs)
+    assert desc.media_type == "application/vnd.docker.distribution.manifest.list.v2+json"
+    manifests = dst.platform_manifests(desc)
+    assert [m.descriptor.media_type for m in manifests] == ["application/vnd.docker.distribution.manifest.v2+json"] * 2
+    assert str(desc.digest) == skopeo_digest(f"docker://{ref}", "--tls-verify=false")
+    copy = parse_reference(f"{plain.host}/docker/copy:v1")
+    assert push(dst, dst.lookup(str(ref)), copy, regs) == desc.digest
