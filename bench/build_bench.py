@@ -15,8 +15,10 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import line, timed  # noqa: E402
 
 SR = [str(Path(sys.executable).parent / "sealer_runner")]
 
@@ -46,12 +48,6 @@ def make_context(root: Path, total_mb: int, seed: int = 7) -> tuple[int, int]:
     return written, files
 
 
-def timed(cmd: list[str], env: dict[str, str]) -> float:
-    started = time.perf_counter()
-    subprocess.run(cmd, check=True, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    return time.perf_counter() - started
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--mb", type=int, default=500)
@@ -69,11 +65,11 @@ def main() -> None:
         t_cached = timed([*SR, "-q", "build", "-t", "bench:v1", str(ctx)], env)
         os.utime(next((ctx / "data").rglob("*.bin")))  # touch one file: stat changes, content does not
         t_touched = timed([*SR, "-q", "build", "-t", "bench:v1", str(ctx)], env)
-        print(f"context: {size / 1e6:.0f} MB in {count} files")
-        print(f"{'tar czf (peer)':<28}{t_tar:8.2f} s")
-        print(f"{'first build':<28}{t_first:8.2f} s   ratio to tar czf: {t_first / t_tar:.2f}")
-        print(f"{'cached rebuild':<28}{t_cached:8.2f} s   ratio to tar czf: {t_cached / t_tar:.3f}")
-        print(f"{'rebuild, one file touched':<28}{t_touched:8.2f} s   ratio to tar czf: {t_touched / t_tar:.3f}")
+        print(f"build of a {size / 1e6:.0f} MB context in {count} files; ratios to tar czf of the same tree:")
+        print(line("tar czf (peer)", t_tar))
+        print(line("first build", t_first, t_tar))
+        print(line("cached rebuild", t_cached, t_tar))
+        print(line("rebuild, one file touched", t_touched, t_tar))
     finally:
         shutil.rmtree(work, ignore_errors=True)
 

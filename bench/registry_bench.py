@@ -13,13 +13,12 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
-import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from sealer_runner.build.builder import Builder, BuildOptions  # noqa: E402
 from sealer_runner.image.reference import parse_reference  # noqa: E402
@@ -28,16 +27,9 @@ from sealer_runner.registry.auth import AuthStore  # noqa: E402
 from sealer_runner.registry.config import RegistryConfig  # noqa: E402
 from sealer_runner.registry.transfer import Registries, push  # noqa: E402
 from tests.support.registry import RegistryServer  # noqa: E402
+from _common import line, timed  # noqa: E402
 
 SR = str(Path(sys.executable).parent / "sealer_runner")
-
-
-def timed(cmd: list[str]) -> float:
-    started = time.perf_counter()
-    proc = subprocess.run(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    if proc.returncode:
-        raise SystemExit(f"{' '.join(cmd)} failed:\n{proc.stderr}")
-    return time.perf_counter() - started
 
 
 def build(store: Store, ctx: Path, tag: str, kubefile: str, files: dict[str, int]) -> None:
@@ -108,16 +100,16 @@ def main() -> None:
             with RegistryServer(work / "upstream") as upstream:
                 ours, skopeo = caching(work, upstream, args.images, args.cache_mb)
             print(f"caching {args.images} images (~{args.cache_mb} MB, shared base layer) from a local mirror:")
-            print(f"  {'sealer_runner build':<34}{ours:8.2f} s")
-            print(f"  {'skopeo sync (peer)':<34}{skopeo:8.2f} s   ratio: {ours / skopeo:.2f}")
+            print(line("skopeo sync to a dir (peer)", skopeo))
+            print(line("sealer_runner build", ours, skopeo))
         if args.only == "caching":
             return
         o_push, s_push, o_pull, s_pull = push_pull(work, args.push_mb)
         print(f"push and pull of a {args.push_mb} MB cluster image (4 layers) on loopback:")
-        print(f"  {'sealer_runner push':<34}{o_push:8.2f} s")
-        print(f"  {'skopeo copy oci: -> docker:// (peer)':<34}{s_push:8.2f} s   ratio: {o_push / s_push:.2f}")
-        print(f"  {'sealer_runner pull':<34}{o_pull:8.2f} s")
-        print(f"  {'skopeo copy docker:// -> oci: (peer)':<34}{s_pull:8.2f} s   ratio: {o_pull / s_pull:.2f}")
+        print(line("skopeo copy oci: -> docker:// (peer)", s_push))
+        print(line("sealer_runner push", o_push, s_push))
+        print(line("skopeo copy docker:// -> oci: (peer)", s_pull))
+        print(line("sealer_runner pull", o_pull, s_pull))
     finally:
         shutil.rmtree(work, ignore_errors=True)
 

@@ -10,18 +10,18 @@ import yaml
 
 from ..errors import BuildError
 
-try:  # the Helm engine ships as a native library for linux/x86_64 only
-    import helm_python as _helm
-except ImportError:  # pragma: no cover - exercised on platforms without the wheel
-    _helm = None
-
-
-def helm_available() -> bool:
-    return _helm is not None
+def _engine() -> Any:
+    """The Helm engine (a native library, loaded on first use; linux/x86_64 wheels only), or None."""
+    try:
+        import helm_python
+    except ImportError:  # pragma: no cover - platforms without the wheel
+        return None
+    return helm_python
 
 
 def render(chart: Path | bytes, values: dict[str, Any], *, release: str, where: str) -> dict[str, str]:
     """``helm template RELEASE CHART`` with *values*: template name -> rendered text (CRDs included)."""
+    _helm = _engine()
     if _helm is None:
         raise BuildError(f"{where}: cannot render Helm charts here: helm-python-sdk is not available on this platform")
     try:
@@ -62,7 +62,7 @@ def values_from_commands(cmds: Iterable[str], app_dir: Path, where: str) -> dict
         for flag, value in _flags(args):
             if flag in ("-f", "--values"):
                 merged = deep_merge(merged, _values_file(app_dir / value, where))
-            elif flag in ("--set", "--set-string") and _helm is not None:
+            elif flag in ("--set", "--set-string") and (_helm := _engine()) is not None:
                 parser = _helm.parse_set_string if flag == "--set" else _helm.parse_set_string_values
                 try:
                     merged = deep_merge(merged, parser(value))

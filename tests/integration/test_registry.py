@@ -56,6 +56,17 @@ def registries(root: Path, **config) -> Registries:
     return Registries(RegistryConfig(**config), AuthStore(root / "auth.json", docker_config=root / "none.json"))
 
 
+def published(tmp_path: Path, server: RegistryServer, repo: str, *, size: int = 4096):
+    """Build a small image in a fresh store and push it to *server* as *repo*."""
+    src = Store(tmp_path / "src")
+    build_image(src, tmp_path, "example.com/app:v1", size=size)
+    image = src.lookup("example.com/app:v1")
+    ref = parse_reference(f"{server.host}/{repo}")
+    regs = registries(tmp_path)
+    push(src, image, ref, regs)
+    return src, image, ref, regs
+
+
 @pytest.fixture
 def plain(tmp_path):
     with RegistryServer(tmp_path / "plain") as server:
@@ -128,12 +139,7 @@ def test_multi_platform_index_and_platform_selection(tmp_path, plain):
 
 
 def test_resume_of_an_interrupted_download(tmp_path, plain):
-    src = Store(tmp_path / "src")
-    build_image(src, tmp_path, "example.com/big:v1", size=3_000_000)
-    image = src.lookup("example.com/big:v1")
-    ref = parse_reference(f"{plain.host}/team/big:v1")
-    regs = registries(tmp_path)
-    push(src, image, ref, regs)
+    src, image, ref, regs = published(tmp_path, plain, "team/big:v1", size=3_000_000)
     big = max(src.get_manifest(image.descriptor.digest).layers, key=lambda d: d.size)
     dst = Store(tmp_path / "dst")
     half = src.read_blob(big.digest)[: big.size // 2]
@@ -166,12 +172,7 @@ def test_killed_pull_reruns_to_completion(tmp_path, plain):
 
 
 def test_tampered_blob_on_the_registry_is_detected(tmp_path, plain):
-    src = Store(tmp_path / "src")
-    build_image(src, tmp_path, "example.com/app:v1", size=100_000)
-    image = src.lookup("example.com/app:v1")
-    ref = parse_reference(f"{plain.host}/team/app:v1")
-    regs = registries(tmp_path)
-    push(src, image, ref, regs)
+    src, image, ref, regs = published(tmp_path, plain, "team/app:v1", size=100_000)
     layer = max(src.get_manifest(image.descriptor.digest).layers, key=lambda d: d.size)
     data_file = plain.storage / "docker/registry/v2/blobs/sha256" / layer.digest.hex[:2] / layer.digest.hex / "data"
     data = bytearray(data_file.read_bytes())
@@ -276,11 +277,7 @@ def test_concurrent_fetches_of_a_shared_blob_download_it_once(tmp_path, plain):
 
     from sealer_runner.registry.transfer import fetch
 
-    src = Store(tmp_path / "src")
-    build_image(src, tmp_path, "example.com/app:v1", size=2_000_000)
-    ref = parse_reference(f"{plain.host}/team/app:v1")
-    regs = registries(tmp_path)
-    push(src, src.lookup("example.com/app:v1"), ref, regs)
+    _, _, ref, regs = published(tmp_path, plain, "team/app:v1", size=2_000_000)
     dst = Store(tmp_path / "dst")
     recorders = [Recorder() for _ in range(4)]
     with ThreadPoolExecutor(4) as pool:
