@@ -1,0 +1,140 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: sealer_runner developers. Apache-2.0.
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+---
+module: image_layer
+short_description: Keep a host's cluster-image layers and make its rootfs equal to them
+description:
+  - Maintains a per-cluster layer store on the host (one verified file per layer digest) and makes a
+    rootfs directory equal to an ordered list of layers, honouring OCI whiteouts.
+  - C(state=query) reports which layers the host lacks, changing nothing.
+  - C(state=fetched) downloads the missing layers from another host of the cluster (I(source_url)),
+    verifying each digest; blobs uploaded into C(<store>/incoming/) are verified and adopted first.
+  - C(state=present) applies the layers to I(rootfs). When the applied list is a prefix of I(layers)
+    only the new layers are applied; otherwise the rootfs is rebuilt aside and swapped in, so files of
+    layers no longer in the image disappear. A host already equal to I(layers) is left untouched.
+version_added: "0.1.0"
+author: sealer_runner developers
+options:
+  layers:
+    description:
+      - The image's layers, in order, each a dict with at least C(digest) (C(sha256:...)); other keys
+        (C(size), C(source)) are ignored.
+    type: list
+    elements: dict
+    required: true
+  store:
+    description: Directory holding this cluster's layer blobs on the host.
+    type: path
+    required: true
+  rootfs:
+    description: The rootfs directory to make equal to I(layers). Required for C(state=present).
+    type: path
+  source_url:
+    description: Base URL serving layer blobs by hex digest, for C(state=fetched).
+    type: str
+  state:
+    description: What to ensure.
+    type: str
+    choices: [query, fetched, present]
+    default: present
+attributes:
+  check_mode:
+    support: full
+  diff_mode:
+    support: none
+"""
+
+EXAMPLES = r"""
+- name: Which layers does each host lack?
+  sealer.cluster.image_layer:
+    layers: "{{ sealer_layers }}"
+    store: /var/lib/sealer/data/demo/layers
+    state: query
+  register: lacking
+
+- name: Fetch them from master0
+  sealer.cluster.image_layer:
+    layers: "{{ sealer_layers }}"
+    store: /var/lib/sealer/data/demo/layers
+    source_url: "http://{{ master0 }}:5199"
+    state: fetched
+
+- name: Make the rootfs equal to the image
+  sealer.cluster.image_layer:
+    layers: "{{ sealer_layers }}"
+    store: /var/lib/sealer/data/demo/layers
+    rootfs: /var/lib/sealer/data/demo/rootfs
+"""
+
+RETURN = r"""
+missing:
+  description: Digests of the layers the host lacked when the module started.
+  returned: always
+  type: list
+  elements: str
+fetched:
+  description: Digests downloaded or adopted from the incoming directory by this run.
+  returned: always
+  type: list
+  elements: str
+action:
+  description: What was (or, in check mode, would be) done to the rootfs.
+  returned: when state is present
+  type: str
+  sample: extend
+"""
+
+from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.sealer.cluster.plugins.module_utils import _layers
+
+
+def run(module):
+    p = module.params
+    layers = p["layers"]
+    result = {"changed": False, "missing": _layers.missing(p["store"], layers), "fetched": []}
+    if p["state"] == "query":
+        return result
+    if not module.check_mode:
+        result["fetched"] += _layers.adopt_incoming(p["store"])
+    if p["state"] == "fetched":
+        lacking = _layers.missing(p["store"], layers)
+        if lacking and not p["source_url"]:
+            raise _layers.LayerError("source_url is required to fetch %d missing layer(s)" % len(lacking))
+        for digest in lacking:
+            if not module.check_mode:
+                _layers.fetch(p["store"], p["source_url"], digest)
+            result["fetched"].append(digest)
+    else:
+        if not p["rootfs"]:
+            raise _layers.LayerError("rootfs is required for state=present")
+        digests = [layer["digest"] for layer in layers]
+        action, _ = _layers.plan(p["rootfs"], digests)
+        result["action"] = action if module.check_mode else _layers.apply(p["store"], p["rootfs"], digests)
+    result["changed"] = bool(result["fetched"]) or result.get("action", "none") != "none"
+    return result
+
+
+def main():
+    module = AnsibleModule(
+        argument_spec=dict(
+            layers=dict(type="list", elements="dict", required=True),
+            store=dict(type="path", required=True),
+            rootfs=dict(type="path"),
+            source_url=dict(type="str"),
+            state=dict(type="str", choices=["query", "fetched", "present"], default="present"),
+        ),
+        supports_check_mode=True,
+    )
+    try:
+        module.exit_json(**run(module))
+    except _layers.LayerError as exc:
+        module.fail_json(msg=str(exc))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,142 @@
+"""``sealer_runner run``: a cluster image onto hosts, through ansible-runner."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+import click
+import yaml
+from rich.markup import escape
+from rich.table import Table
+
+from ..clusterfile import load_clusterfile
+from ..errors import InputError, SealerError
+from ..run.cluster import build_request
+from ..run.runner import RunResult, run as run_playbook
+from ..util.secret import Secret
+from .context import AppContext
+from .options import parse_key_values
+
+
+class RunDisplay:
+    """Phases and tasks as they start, failures as they happen; raw Ansible output with --debug."""
+
+    def __init__(self, app: AppContext) -> None:
+        self._app = app
+        self._last_task = ""
+
+    def __call__(self, event: dict[str, Any]) -> None:
+        kind = event.get("event", "")
+        data = event.get("event_data") or {}
+        if self._app.debug and event.get("stdout"):
+            self._app.err.print(event["stdout"], markup=False, highlight=False)
+            return
+        if kind == "playbook_on_task_start":
+            role = data.get("role") or "-"
+            task = data.get("task", "")
+            if task != self._last_task:
+                self._last_task = task
+                self._app.info(f"[dim][{escape(role)}][/dim] {escape(task)}")
+        elif kind in ("runner_on_failed", "runner_on_unreachable") and not data.get("ignore_errors"):
+            res = data.get("res") or {}
+            msg = str(res.get("msg") or res.get("stderr") or "").strip().splitlines()[:1]
+            self._app.err.print(f"  [red]{escape(str(data.get('host')))}: {escape(msg[0] if msg else kind)}[/red]")
+
+
+def _summary(app: AppContext, result: RunResult) -> None:
+    table = Table(box=None, pad_edge=False)
+    for column in ("HOST", "OK", "CHANGED", "FAILED", "UNREACHABLE", "SKIPPED"):
+        table.add_column(column)
+    for host, s in result.stats.items():
+        table.add_row(host, str(s.ok), str(s.changed), str(s.failed), str(s.unreachable), str(s.skipped))
+    if not app.quiet:
+        app.err.print(table)
+
+
+def _flags_cluster(image: str | None, masters: str | None, nodes: str | None, user: str | None,
+                   passwd: str | None, pk: str | None, port: int | None, env: dict[str, str],
+                   name: str | None, base: dict[str, Any] | None) -> dict[str, Any]:
+    doc = base or {"apiVersion": "sealer.io/v2", "kind": "Cluster", "metadata": {"name": name or "default"},
+                   "spec": {}}
+    spec = doc.setdefault("spec", {})
+    if name:
+        doc.setdefault("metadata", {})["name"] = name
+    if image:
+        spec["image"] = image
+    if masters or nodes:
+        spec["hosts"] = [h for h in ({"ips": masters.split(","), "roles": ["master"]} if masters else None,
+                                     {"ips": nodes.split(","), "roles": ["node"]} if nodes else None) if h]
+    ssh = spec.setdefault("ssh", {})
+    for key, value in (("user", user), ("passwd", passwd), ("pk", pk), ("port", port)):
+        if value is not None:
+            ssh[key] = value
+    if env:
+        spec["env"] = [*(spec.get("env") or []), *(f"{k}={v}" for k, v in env.items())]
+    return doc
+
+
+@click.command()
+@click.argument("image", required=False)
+@click.option("-f", "--clusterfile", type=click.Path(dir_okay=False, exists=True, path_type=Path),
+              help="Clusterfile describing the cluster; flags override it.")
+@click.option("-m", "--masters", help="Master IPs: comma-separated, ranges allowed (10.0.0.2-10.0.0.4).")
+@click.option("-n", "--nodes", help="Node IPs: comma-separated, ranges allowed.")
+@click.option("-u", "--user", help="SSH user [default: root].")
+@click.option("-p", "--passwd", help="SSH password (prefer keys: a flag shows up in `ps`).")
+@click.option("--pk", help="SSH private key file [default: ~/.ssh/id_rsa].")
+@click.option("--port", type=int, help="SSH port [default: 22].")
+@click.option("-e", "--env", "env", multiple=True, metavar="KEY=VALUE", help="Cluster env; repeatable.")
+@click.option("--name", help="Cluster name [default: from the Clusterfile, else 'default'].")
+@click.option("--tags", help="Run only these phases (comma-separated Ansible tags), e.g. rootfs.")
+@click.pass_obj
+def run(app: AppContext, image: str | None, clusterfile: Path | None, masters: str | None, nodes: str | None,
+        user: str | None, passwd: str | None, pk: str | None, port: int | None, env: tuple[str, ...],
+        name: str | None, tags: str | None) -> None:
+    """Run a cluster image onto hosts: deliver it, and everything it needs, with no outside access.
+
+    \b
+    Examples:
+      sealer_runner run my-cluster:v1 -m 10.0.0.2 -n 10.0.0.3,10.0.0.4 --pk ~/.ssh/id_ed25519
+      sealer_runner run -f Clusterfile
+    A re-run is safe: every phase is idempotent, and what is done is not done again.
+    """
+    base = yaml.safe_load(clusterfile.read_text()) if clusterfile else None
+    filename = str(clusterfile) if clusterfile else "Clusterfile"
+    if base is not None and not isinstance(base, dict):
+        spec = load_clusterfile(clusterfile.read_text(), filename)  # multi-document: flags cannot override
+    elif base is not None and not any((image, masters, nodes, user, passwd, pk, port, env, name)):
+        spec = load_clusterfile(clusterfile.read_text(), filename)
+    else:
+        doc = _flags_cluster(image, masters, nodes, user, passwd, pk, port, parse_key_values(env, "-e"), name, base)
+        spec = load_clusterfile(yaml.safe_dump(doc, sort_keys=False), filename if clusterfile else "flags")
+    for warning in spec.warnings:
+        app.err.print(f"[yellow]warning:[/yellow] {escape(warning)}")
+    request = build_request(spec, app.store, app.root, ssh_key=_key(spec), tags=tuple(filter(None, (tags or "").split(","))),
+                            verbosity=1 if app.debug else 0)
+    started = time.monotonic()
+    app.info(f"Running {spec.cluster.image} on {len(spec.cluster.hosts)} host(s), cluster {spec.cluster.name}")
+    result = run_playbook(request, RunDisplay(app))
+    _summary(app, result)
+    if not result.ok:
+        lines = "\n".join(f"  {f}" for f in result.failures) or result.output_tail or f"  status {result.status}"
+        raise SealerError(f"run failed ({result.status}, rc {result.rc}):\n{lines}\n"
+                          f"artifacts for post-mortem: {result.artifacts}")
+    app.info(f"Done in {time.monotonic() - started:.1f}s: {result.changed} change(s). Artifacts: {result.artifacts}")
+
+
+def _key(spec) -> Secret | None:
+    ssh = spec.cluster.ssh
+    if ssh.passwd:
+        return None
+    if ssh.pk_passwd:
+        raise InputError("passphrase-protected keys: add the key to your ssh-agent instead of giving pkPasswd")
+    path = Path(ssh.pk or "~/.ssh/id_rsa").expanduser()
+    try:
+        return Secret(path.read_text())
+    except OSError as exc:
+        raise InputError(f"SSH key {path}: {exc.strerror}") from exc
+
+
+COMMANDS = [run]

@@ -1,0 +1,1 @@
+"""Running cluster images onto hosts: Clusterfile -> inventory + extra-vars -> ansible-runner."""

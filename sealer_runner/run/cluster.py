@@ -1,0 +1,127 @@
+"""From a Clusterfile and a stored image to a ready ansible-runner request, in the cluster's state dir.
+
+State lives in ``<root>/clusters/<name>/``: ``runner/`` (ansible-runner's private data dir and
+artifacts), ``known_hosts`` (host keys, accepted on first sight), ``cp/`` (SSH control sockets).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ..clusterfile.models import ClusterSpec
+from ..errors import InputError, SealerError
+from ..image.platform import host_platform
+from ..image.store import Store
+from ..util.secret import Secret
+from .inventory import build_inventory, host_order
+from .runner import RunRequest
+
+PACKAGE_ROOT = Path(__file__).resolve().parents[2]
+COLLECTION_DIR = PACKAGE_ROOT / "collection"
+PLAYBOOKS_DIR = PACKAGE_ROOT / "playbooks"
+
+
+@dataclass(frozen=True)
+class ClusterState:
+    root: Path
+    name: str
+
+    @property
+    def dir(self) -> Path:
+        return self.root / "clusters" / self.name
+
+    @property
+    def private_dir(self) -> Path:
+        return self.dir / "runner"
+
+    @property
+    def known_hosts(self) -> Path:
+        return self.dir / "known_hosts"
+
+
+def collections_path(root: Path) -> Path:
+    """A collections path holding ``ansible_collections/sealer/cluster`` -> this checkout's collection."""
+    if not (COLLECTION_DIR / "galaxy.yml").is_file():
+        raise SealerError(f"the sealer.cluster collection is not at {COLLECTION_DIR}")
+    base = root / "collections"
+    link = base / "ansible_collections" / "sealer" / "cluster"
+    link.parent.mkdir(parents=True, exist_ok=True)
+    if not link.is_symlink() or link.resolve() != COLLECTION_DIR:
+        link.unlink(missing_ok=True)
+        link.symlink_to(COLLECTION_DIR)
+    return base
+
+
+def ansible_cfg(state: ClusterState, forks: int) -> str:
+    """Tuned for speed: pipelining, ControlPersist, enough forks for every host, no fact gathering."""
+    control = state.dir / "cp"
+    control.mkdir(parents=True, exist_ok=True)
+    return "\n".join([
+        "[defaults]",
+        f"forks = {forks}",
+        "gathering = explicit",
+        "host_key_checking = True",
+        "interpreter_python = auto_silent",
+        "timeout = 30",
+        "retry_files_enabled = False",
+        "",
+        "[ssh_connection]",
+        "pipelining = True",
+        f"control_path_dir = {control}",
+        "control_path = %(directory)s/%%C",
+        "ssh_args = -o ControlMaster=auto -o ControlPersist=120s -o ServerAliveInterval=15 "
+        f"-o StrictHostKeyChecking=accept-new -o UserKnownHostsFile={state.known_hosts}",
+        "",
+    ])
+
+
+def layer_vars(store: Store, image_name: str) -> tuple[str, list[dict[str, Any]]]:
+    """The image's digest and its layers for this build host's platform, each with its controller path."""
+    image = store.lookup(image_name)
+    platforms = store.platform_manifests(image.descriptor)
+    host = host_platform()
+    chosen = next((pm for pm in platforms if pm.platform.architecture == host.architecture), platforms[0])
+    layers = [{"digest": str(layer.digest), "size": layer.size, "source": store.blob_source(layer.digest)}
+              for layer in chosen.manifest.layers]
+    return str(image.descriptor.digest), layers
+
+
+def build_request(spec: ClusterSpec, store: Store, root: Path, *, ssh_key: Secret | None,
+                  tags: tuple[str, ...] = (), verbosity: int = 0) -> RunRequest:
+    cluster = spec.cluster
+    state = ClusterState(root, cluster.name)
+    master0 = cluster.master0
+    if master0 is None:
+        raise InputError(f"{spec.filename}: cluster {cluster.name} has no master")
+    digest, layers = layer_vars(store, cluster.image)
+    passwords = {h.ssh.passwd.reveal() for h in cluster.hosts if h.ssh.passwd}
+    if len(passwords) > 1:
+        raise InputError(f"{spec.filename}: hosts with different SSH passwords are not supported; "
+                         "use one password or key-based access")
+    password = next((h.ssh.passwd for h in cluster.hosts if h.ssh.passwd), None)
+    hosts = host_order(cluster)
+    extravars = {
+        "sealer_cluster_name": cluster.name,
+        "sealer_image": cluster.image,
+        "sealer_image_digest": digest,
+        "sealer_layers": layers,
+        "sealer_master0": master0.ip,
+        "sealer_data_root": cluster.data_root,
+        "sealer_env": dict(cluster.env),
+    }
+    return RunRequest(
+        private_dir=state.private_dir,
+        project_dir=PLAYBOOKS_DIR,
+        playbook="run.yml",
+        inventory=build_inventory(cluster),
+        extravars=extravars,
+        ansible_cfg=ansible_cfg(state, max(10, len(hosts))),
+        collections_path=collections_path(root),
+        ssh_password=password,
+        ssh_key=ssh_key,
+        tags=tags,
+        forks=max(10, len(hosts)),
+        verbosity=verbosity,
+    )

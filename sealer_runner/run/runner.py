@@ -1,0 +1,181 @@
+"""One facade over ``ansible_runner.run``: a playbook run is a result (status, rc, per-host stats,
+failures), never an exception, and its event stream drives whatever display the caller wants.
+
+Secrets reach ansible-runner in memory only: SSH passwords as ``passwords`` (answered at the
+``--ask-pass`` prompt) and the private key as ``ssh_key`` (ansible-runner hands it to ssh-agent
+through a FIFO). Neither is written to the private data dir, the inventory or the artifacts.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import yaml
+
+from ..util.secret import Secret
+
+EventHandler = Callable[[dict[str, Any]], None]
+SSH_PASSWORD_PROMPT = r"^SSH [pP]assword:\s*?$"
+
+
+@dataclass(frozen=True)
+class HostStats:
+    ok: int = 0
+    changed: int = 0
+    failed: int = 0
+    unreachable: int = 0
+    skipped: int = 0
+
+
+@dataclass(frozen=True)
+class Failure:
+    host: str
+    task: str
+    role: str
+    message: str
+    unreachable: bool = False
+
+    def __str__(self) -> str:
+        where = f"{self.role}: " if self.role else ""
+        kind = "unreachable" if self.unreachable else "failed"
+        return f"{self.host} {kind} at {where}{self.task}: {self.message}"
+
+
+@dataclass(frozen=True)
+class RunResult:
+    status: str  # successful | failed | timeout | canceled
+    rc: int
+    stats: dict[str, HostStats] = field(default_factory=dict)
+    failures: tuple[Failure, ...] = ()
+    artifacts: Path | None = None
+    output_tail: str = ""  # the end of Ansible's output, for failures no event explains
+
+    @property
+    def ok(self) -> bool:
+        return self.status == "successful" and self.rc == 0
+
+    @property
+    def changed(self) -> int:
+        return sum(s.changed for s in self.stats.values())
+
+
+@dataclass(frozen=True)
+class RunRequest:
+    private_dir: Path
+    project_dir: Path
+    playbook: str
+    inventory: dict[str, Any]
+    extravars: dict[str, Any]
+    ansible_cfg: str
+    collections_path: Path
+    ssh_password: Secret | None = None
+    ssh_key: Secret | None = None
+    tags: tuple[str, ...] = ()
+    limit: str | None = None
+    forks: int = 10
+    verbosity: int = 0
+
+
+def prepare(request: RunRequest) -> None:
+    """Write the private data dir: inventory, extra-vars and ansible.cfg; never a secret."""
+    (request.private_dir / "inventory").mkdir(parents=True, exist_ok=True)
+    (request.private_dir / "env").mkdir(parents=True, exist_ok=True)
+    _write(request.private_dir / "inventory" / "hosts.yml", yaml.safe_dump(request.inventory, sort_keys=False))
+    _write(request.private_dir / "env" / "extravars", yaml.safe_dump(request.extravars, sort_keys=False))
+    _write(request.private_dir / "ansible.cfg", request.ansible_cfg)
+    for stale in ("passwords", "ssh_key"):  # never left behind by anything
+        (request.private_dir / "env" / stale).unlink(missing_ok=True)
+
+
+def run(request: RunRequest, on_event: EventHandler | None = None) -> RunResult:
+    """Run the playbook; returns the result whatever happened on the hosts."""
+    import ansible_runner  # imported here: it is heavy, and only runs need it
+
+    prepare(request)
+    failures: list[Failure] = []
+
+    def handle(event: dict[str, Any]) -> bool:
+        failure = _failure(event)
+        if failure is not None:
+            failures.append(failure)
+        if on_event is not None:
+            on_event(event)
+        return True
+
+    cmdline = ["--ask-pass"] if request.ssh_password else []
+    if request.verbosity:
+        cmdline.append("-" + "v" * request.verbosity)
+    runner = ansible_runner.run(
+        private_data_dir=str(request.private_dir),
+        project_dir=str(request.project_dir),
+        playbook=request.playbook,
+        inventory=str(request.private_dir / "inventory" / "hosts.yml"),
+        passwords={SSH_PASSWORD_PROMPT: request.ssh_password.reveal()} if request.ssh_password else {},
+        ssh_key=request.ssh_key.reveal() if request.ssh_key else None,
+        cmdline=" ".join(cmdline) or None,
+        tags=",".join(request.tags) or None,
+        limit=request.limit,
+        forks=request.forks,
+        envvars={
+            "ANSIBLE_CONFIG": str(request.private_dir / "ansible.cfg"),
+            "ANSIBLE_COLLECTIONS_PATH": str(request.collections_path),
+            "ANSIBLE_NOCOLOR": "1",
+            "PATH": _path_with_our_ansible(),
+        },
+        event_handler=handle,
+        quiet=True,
+        rotate_artifacts=20,
+        suppress_env_files=True,  # keep passwords, key and env in memory: ansible-runner would dump them to env/
+    )
+    artifacts = Path(runner.config.artifact_dir) if getattr(runner, "config", None) else None
+    return RunResult(
+        status=str(runner.status),
+        rc=int(runner.rc if runner.rc is not None else 1),
+        stats=_stats(runner.stats or {}),
+        failures=tuple(failures),
+        artifacts=artifacts,
+        output_tail=_tail(artifacts / "stdout") if artifacts else "",
+    )
+
+
+def _path_with_our_ansible() -> str:
+    """PATH with this Python's bin directory (a venv's ansible-playbook) first."""
+    return os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "/usr/bin:/bin")])
+
+
+def _tail(path: Path, lines: int = 8) -> str:
+    try:
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+    except OSError:
+        return ""
+
+
+def _failure(event: dict[str, Any]) -> Failure | None:
+    kind = event.get("event")
+    if kind not in ("runner_on_failed", "runner_on_unreachable"):
+        return None
+    data = event.get("event_data") or {}
+    if kind == "runner_on_failed" and data.get("ignore_errors"):
+        return None
+    res = data.get("res") or {}
+    message = str(res.get("msg") or res.get("stderr") or res.get("reason") or "failed").strip()
+    return Failure(host=str(data.get("host", "?")), task=str(data.get("task", "")), role=str(data.get("role", "")),
+                   message=message.splitlines()[0][:500] if message else "failed",
+                   unreachable=kind == "runner_on_unreachable")
+
+
+def _stats(raw: dict[str, dict[str, int]]) -> dict[str, HostStats]:
+    hosts = set().union(*(v.keys() for v in raw.values() if isinstance(v, dict))) if raw else set()
+    get = lambda key, host: int((raw.get(key) or {}).get(host, 0))  # noqa: E731
+    return {host: HostStats(ok=get("ok", host), changed=get("changed", host), failed=get("failures", host),
+                            unreachable=get("dark", host), skipped=get("skipped", host)) for host in sorted(hosts)}
+
+
+def _write(path: Path, text: str) -> None:
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    tmp.write_text(text)
+    os.replace(tmp, path)

@@ -1,0 +1,99 @@
+"""The run path with real ansible-runner, the real collection and playbook, on this machine
+(ansible_connection=local, one host): delivery, idempotence, and no secret in any file."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from sealer_runner.build.builder import Builder, BuildOptions
+from sealer_runner.clusterfile import load_clusterfile
+from sealer_runner.image.store import Store
+from sealer_runner.run.cluster import build_request
+from sealer_runner.run.runner import run
+from sealer_runner.util.secret import Secret
+
+pytestmark = [pytest.mark.integration]
+
+CLUSTERFILE = """\
+apiVersion: sealer.io/v2
+kind: Cluster
+metadata: {{name: local}}
+spec:
+  image: example.com/local:v1
+  dataRoot: {data_root}
+  ssh: {{passwd: "do-not-leak-this"}}
+  hosts:
+    - ips: [127.0.0.1]
+      roles: [master]
+"""
+
+
+def build(store: Store, ctx: Path, files: dict[str, str]) -> None:
+    ctx.mkdir(parents=True, exist_ok=True)
+    for name, text in files.items():
+        (ctx / name).parent.mkdir(parents=True, exist_ok=True)
+        (ctx / name).write_text(text)
+    Builder(store).build(BuildOptions(ctx / "Kubefile", ctx, tags=("example.com/local:v1",)))
+
+
+def request_for(tmp_path: Path, store: Store):
+    spec = load_clusterfile(CLUSTERFILE.format(data_root=tmp_path / "hosts"))
+    request = build_request(spec, store, store.root, ssh_key=None)
+    hosts = request.inventory["all"]["hosts"]
+    for hostvars in hosts.values():
+        hostvars["ansible_connection"] = "local"
+        hostvars["ansible_python_interpreter"] = __import__("sys").executable
+    return replace(request, ssh_password=None)  # local connection: no SSH prompt to answer
+
+
+def test_deliver_rootfs_then_rerun_changes_nothing_then_update(tmp_path):
+    store = Store(tmp_path / "store")
+    build(store, tmp_path / "ctx", {"Kubefile": "FROM scratch\nCOPY etc etc\nRUN echo one > statics\n",
+                                    "etc/a.conf": "a=1\n", "etc/old.conf": "old\n"})
+    request = request_for(tmp_path, store)
+    first = run(request)
+    assert first.ok, first.failures
+    rootfs = tmp_path / "hosts" / "local" / "rootfs"
+    assert (rootfs / "etc" / "a.conf").read_text() == "a=1\n"
+    assert (rootfs / "statics").read_text() == "one\n"
+    assert first.changed > 0
+
+    second = run(request)
+    assert second.ok and second.changed == 0, "a second run must change nothing"
+
+    build(store, tmp_path / "ctx", {"Kubefile": "FROM scratch\nCOPY etc etc\nRUN echo two > statics\n",
+                                    "etc/a.conf": "a=2\n"})
+    (tmp_path / "ctx" / "etc" / "old.conf").unlink()
+    build(store, tmp_path / "ctx", {"Kubefile": "FROM scratch\nCOPY etc etc\nRUN echo two > statics\n"})
+    third = run(request_for(tmp_path, store))
+    assert third.ok, third.failures
+    assert (rootfs / "etc" / "a.conf").read_text() == "a=2\n"
+    assert not (rootfs / "etc" / "old.conf").exists(), "files of layers no longer in the image are removed"
+    layers = sorted(p.name for p in (tmp_path / "hosts" / "local" / "layers").iterdir() if p.is_file())
+    assert len(layers) >= 2
+
+
+def test_no_secret_reaches_disk_and_failures_name_host_and_task(tmp_path):
+    store = Store(tmp_path / "store")
+    build(store, tmp_path / "ctx", {"Kubefile": "FROM scratch\nCOPY f f\n", "f": "x\n"})
+    request = request_for(tmp_path, store)
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(tmp_path / "key")], check=True)
+    key = (tmp_path / "key").read_text()
+    request = replace(request, ssh_key=Secret(key))
+    request.extravars["sealer_layers"][0]["source"] = str(tmp_path / "absent")  # makes validation fail
+    result = run(request)
+    assert not result.ok
+    assert len(result.failures) == 1
+    failure = str(result.failures[0])
+    assert "validate" in failure and "Every layer to upload exists on the controller" in failure
+    key_body = key.splitlines()[1].encode()
+    for path in request.private_dir.rglob("*"):
+        if path.is_file():
+            data = path.read_bytes()
+            assert b"do-not-leak-this" not in data and key_body not in data, path
+    assert json.dumps(request.inventory).find("do-not-leak") == -1
