@@ -10,12 +10,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..clusterfile.models import ClusterSpec
+from ..clusterfile.models import Cluster, ClusterSpec
 from ..errors import InputError, SealerError
+from ..image.metadata import read_container_images
 from ..image.platform import host_platform
+from ..image.reference import parse_reference
 from ..image.store import Store
 from ..util.secret import Secret
 from .inventory import build_inventory, host_order
+from .pki import ensure_registry_pki
 from .runner import RunRequest
 
 PACKAGE_ROOT = Path(__file__).resolve().parents[2]
@@ -77,15 +80,31 @@ def ansible_cfg(state: ClusterState, forks: int) -> str:
     ])
 
 
-def layer_vars(store: Store, image_name: str) -> tuple[str, list[dict[str, Any]]]:
-    """The image's digest and its layers for this build host's platform, each with its controller path."""
+def image_vars(store: Store, image_name: str) -> dict[str, Any]:
+    """The image's digest, its layers (each with its controller path) and the upstream registries of
+    its cached container images, for the hosts' platform (that of this machine, for now)."""
     image = store.lookup(image_name)
     platforms = store.platform_manifests(image.descriptor)
     host = host_platform()
     chosen = next((pm for pm in platforms if pm.platform.architecture == host.architecture), platforms[0])
     layers = [{"digest": str(layer.digest), "size": layer.size, "source": store.blob_source(layer.digest)}
               for layer in chosen.manifest.layers]
-    return str(image.descriptor.digest), layers
+    upstreams = sorted({parse_reference(str(r["image"])).domain for r in read_container_images(chosen.manifest)
+                        if r.get("image")})
+    return {"sealer_image_digest": str(image.descriptor.digest), "sealer_layers": layers,
+            "sealer_upstream_registries": upstreams}
+
+
+def registry_vars(cluster: Cluster, state: ClusterState) -> dict[str, Any]:
+    """The embedded registry: where it runs, its name, and its TLS files (made on first use)."""
+    local = cluster.registry.local
+    if local is None:
+        return {}
+    ips = [h.ip for h in cluster.registry_hosts]
+    pki = ensure_registry_pki(state.dir / "pki", cluster.name, [local.domain, *local.cert.dns_names],
+                              [*ips, *local.cert.ips])
+    return {"domain": local.domain, "port": local.port, "hosts": ips, "ca_cert": str(pki.ca_cert),
+            "cert": str(pki.cert), "key": str(pki.key)}
 
 
 def build_request(spec: ClusterSpec, store: Store, root: Path, *, ssh_key: Secret | None,
@@ -95,7 +114,6 @@ def build_request(spec: ClusterSpec, store: Store, root: Path, *, ssh_key: Secre
     master0 = cluster.master0
     if master0 is None:
         raise InputError(f"{spec.filename}: cluster {cluster.name} has no master")
-    digest, layers = layer_vars(store, cluster.image)
     passwords = {h.ssh.passwd.reveal() for h in cluster.hosts if h.ssh.passwd}
     if len(passwords) > 1:
         raise InputError(f"{spec.filename}: hosts with different SSH passwords are not supported; "
@@ -105,11 +123,12 @@ def build_request(spec: ClusterSpec, store: Store, root: Path, *, ssh_key: Secre
     extravars = {
         "sealer_cluster_name": cluster.name,
         "sealer_image": cluster.image,
-        "sealer_image_digest": digest,
-        "sealer_layers": layers,
+        **image_vars(store, cluster.image),
         "sealer_master0": master0.ip,
         "sealer_data_root": cluster.data_root,
         "sealer_env": dict(cluster.env),
+        "sealer_registry": registry_vars(cluster, state),
+        "sealer_host_aliases": [{"ip": a.ip, "hostnames": list(a.hostnames)} for a in cluster.host_aliases],
     }
     return RunRequest(
         private_dir=state.private_dir,

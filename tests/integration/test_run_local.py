@@ -48,7 +48,9 @@ def request_for(tmp_path: Path, store: Store):
     for hostvars in hosts.values():
         hostvars["ansible_connection"] = "local"
         hostvars["ansible_python_interpreter"] = __import__("sys").executable
-    return replace(request, ssh_password=None)  # local connection: no SSH prompt to answer
+    # Local connection: no SSH prompt to answer; and only the phases that stay inside data_root, so the
+    # test never edits this machine's /etc/hosts, trust store or services.
+    return replace(request, ssh_password=None, tags=("validate", "rootfs"))
 
 
 def test_deliver_rootfs_then_rerun_changes_nothing_then_update(tmp_path):
