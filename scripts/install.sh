@@ -11,10 +11,13 @@ cd "$(dirname "$0")/.."
 DEPS_ONLY=0
 [[ "${1:-}" == "--deps-only" ]] && DEPS_ONLY=1
 
-# Debian packages: Python, and the real tools the tests drive (skopeo, umoci, the
-# distribution registry, busybox for test images).
-APT_PACKAGES=(python3 python3-venv python3-pip git ca-certificates tar gzip curl
-              skopeo umoci docker-registry busybox-static)
+# Debian packages: Python and Ansible's needs (ssh, sshpass), the real tools the tests drive
+# (skopeo, umoci, the distribution registry, busybox for test images), the binaries the test base
+# image carries (containerd, runc, registry), and what boots throwaway test hosts (debootstrap,
+# systemd-nspawn, iproute2).
+APT_PACKAGES=(python3 python3-venv python3-pip git ca-certificates tar gzip curl openssh-client sshpass
+              skopeo umoci docker-registry busybox-static containerd runc
+              debootstrap systemd-container iproute2)
 
 missing=()
 for pkg in "${APT_PACKAGES[@]}"; do

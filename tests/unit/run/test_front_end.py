@@ -1,0 +1,75 @@
+
+import pytest
+import yaml
+
+from sealer_runner.cli.run_cmd import _flags_cluster
+from sealer_runner.clusterfile import load_clusterfile
+from sealer_runner.errors import ClusterfileError
+from sealer_runner.run.cluster import ClusterState, ansible_cfg
+from sealer_runner.run.inventory import build_inventory
+from sealer_runner.run.pki import ensure_registry_pki
+
+CLUSTERFILE = """\
+apiVersion: sealer.io/v2
+kind: Cluster
+metadata: {name: demo}
+spec:
+  image: example.com/c:v1
+  ssh: {passwd: secret-pw, port: 2222}
+  hosts:
+    - ips: [10.248.0.21]
+      roles: [node, gpu]
+    - ips: [10.248.0.11-10.248.0.12]
+      roles: [master]
+      ssh: {user: admin}
+    - ips: [10.248.0.31]
+      roles: [registry]
+"""
+
+
+def test_inventory_groups_master0_first_and_no_secret():
+    cluster = load_clusterfile(CLUSTERFILE).cluster
+    inventory = build_inventory(cluster)
+    hosts = inventory["all"]["hosts"]
+    assert list(hosts) == ["10.248.0.11", "10.248.0.12", "10.248.0.21", "10.248.0.31"]
+    assert hosts["10.248.0.11"]["ansible_user"] == "admin" and hosts["10.248.0.21"]["ansible_user"] == "root"
+    assert hosts["10.248.0.21"]["ansible_port"] == 2222
+    groups = inventory["all"]["children"]
+    assert list(groups["master"]["hosts"]) == ["10.248.0.11", "10.248.0.12"]
+    assert list(groups["node"]["hosts"]) == ["10.248.0.21"]
+    assert list(groups["gpu"]["hosts"]) == ["10.248.0.21"]
+    assert list(groups["registry"]["hosts"]) == ["10.248.0.31"]
+    assert "secret-pw" not in yaml.safe_dump(inventory)
+
+
+def test_flags_make_a_clusterfile_with_validation():
+    doc = _flags_cluster("example.com/c:v1", "10.0.0.2", "10.0.0.3,10.0.0.4", None, None, "/k", 2200,
+                         {"A": "1"}, "demo", None)
+    cluster = load_clusterfile(yaml.safe_dump(doc)).cluster
+    assert [h.ip for h in cluster.masters] == ["10.0.0.2"]
+    assert [h.ip for h in cluster.nodes] == ["10.0.0.3", "10.0.0.4"]
+    assert cluster.ssh.port == 2200 and cluster.env == {"A": "1"}
+    bad = _flags_cluster("example.com/c:v1", "10.0.0.300", None, None, None, None, None, {}, None, None)
+    with pytest.raises(ClusterfileError, match=r"is not an IP address"):
+        load_clusterfile(yaml.safe_dump(bad), "flags")
+
+
+def test_ansible_cfg_is_tuned(tmp_path):
+    state = ClusterState(tmp_path, "demo")
+    cfg = ansible_cfg(state, 12)
+    for line in ("forks = 12", "pipelining = True", "gathering = explicit"):
+        assert line in cfg
+    assert "ControlPersist=" in cfg and "StrictHostKeyChecking=accept-new" in cfg
+    assert f"UserKnownHostsFile={state.known_hosts}" in cfg
+
+
+def test_pki_is_made_once_and_reissued_only_when_names_change(tmp_path):
+    first = ensure_registry_pki(tmp_path, "demo", ["sea.hub"], ["10.0.0.2"])
+    assert oct(first.key.stat().st_mode & 0o777) == "0o600"
+    assert oct((tmp_path / "ca.key").stat().st_mode & 0o777) == "0o600"
+    cert = first.cert.read_bytes()
+    again = ensure_registry_pki(tmp_path, "demo", ["sea.hub"], ["10.0.0.2"])
+    assert again.cert.read_bytes() == cert
+    ca = (tmp_path / "ca.crt").read_bytes()
+    ensure_registry_pki(tmp_path, "demo", ["sea.hub"], ["10.0.0.2", "10.0.0.3"])
+    assert first.cert.read_bytes() != cert and (tmp_path / "ca.crt").read_bytes() == ca
