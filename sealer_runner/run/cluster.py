@@ -6,13 +6,14 @@ artifacts), ``known_hosts`` (host keys, accepted on first sight), ``cp/`` (SSH c
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from ..clusterfile.models import Cluster, ClusterSpec
 from ..errors import InputError, SealerError
-from ..image.metadata import read_container_images
+from ..image.metadata import Application, ImageExtension, read_container_images, read_extension
 from ..image.platform import host_platform
 from ..image.reference import parse_reference
 from ..image.store import Store
@@ -95,6 +96,41 @@ def image_vars(store: Store, image_name: str) -> dict[str, Any]:
             "sealer_upstream_registries": upstreams}
 
 
+def launch_vars(spec: ClusterSpec, store: Store, digest: str) -> list[dict[str, Any]]:
+    """What runs on master0 once the cluster is up, in sealer's precedence: the Clusterfile's cmds, else
+    the image's CMD/CMDS; else the apps named by the Clusterfile (appNames), else by the image's LAUNCH,
+    each by its APPCMDS or its type's default command. Each step has an id that changes with the image."""
+    cluster = spec.cluster
+    pm = store.platform_manifests(store.lookup(cluster.image).descriptor)[0]
+    ext = read_extension(pm.manifest) or ImageExtension()
+    env = {**ext.env, **cluster.env}
+    steps: list[tuple[str, str, dict[str, str]]] = []
+    cmds = list(cluster.cmd) or list(ext.launch_cmds)
+    if cmds:
+        steps = [("cmd", cmd, env) for cmd in cmds]
+    else:
+        apps = {a.name: a for a in ext.applications}
+        for name in list(cluster.app_names) or list(ext.launch_app_names):
+            app = apps.get(name)
+            if app is None:
+                raise InputError(f"{spec.filename}: app {name} is not in image {cluster.image}")
+            steps.append((name, app_command(app), {**env, **app.env}))
+    return [{"name": name, "cmd": cmd, "env": step_env,
+             "id": hashlib.sha256(f"{digest}\0{name}\0{cmd}".encode()).hexdigest()[:24]}
+            for name, cmd, step_env in steps]
+
+
+def app_command(app: Application) -> str:
+    """sealer's rule: ``cd <app dir> && APPCMDS``, else kubectl apply / helm install / bash by type."""
+    root = f"application/apps/{app.name}"
+    if app.cmds:
+        return f"cd {root} && " + " && ".join(app.cmds)
+    if app.type == "helm":
+        return f"helm install {app.name} {root}"
+    verb = "kubectl apply -f" if app.type == "kube" else "bash"
+    return " && ".join(f"{verb} {root}/{f}" for f in app.launch_files)
+
+
 def registry_vars(cluster: Cluster, state: ClusterState) -> dict[str, Any]:
     """The embedded registry: where it runs, its name, and its TLS files (made on first use)."""
     local = cluster.registry.local
@@ -128,6 +164,7 @@ def build_request(spec: ClusterSpec, store: Store, root: Path, *, ssh_key: Secre
         "sealer_data_root": cluster.data_root,
         "sealer_env": dict(cluster.env),
         "sealer_registry": registry_vars(cluster, state),
+        "sealer_launch": launch_vars(spec, store, str(store.lookup(cluster.image).descriptor.digest)),
         "sealer_host_aliases": [{"ip": a.ip, "hostnames": list(a.hostnames)} for a in cluster.host_aliases],
     }
     return RunRequest(

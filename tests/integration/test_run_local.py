@@ -50,12 +50,14 @@ def request_for(tmp_path: Path, store: Store):
         hostvars["ansible_python_interpreter"] = __import__("sys").executable
     # Local connection: no SSH prompt to answer; and only the phases that stay inside data_root, so the
     # test never edits this machine's /etc/hosts, trust store or services.
-    return replace(request, ssh_password=None, tags=("validate", "rootfs"))
+    return replace(request, ssh_password=None, tags=("validate", "rootfs", "apps"))
 
 
 def test_deliver_rootfs_then_rerun_changes_nothing_then_update(tmp_path):
     store = Store(tmp_path / "store")
-    build(store, tmp_path / "ctx", {"Kubefile": "FROM scratch\nCOPY etc etc\nRUN echo one > statics\n",
+    build(store, tmp_path / "ctx", {"Kubefile": "FROM scratch\nCOPY etc etc\nRUN echo one > statics\n"
+                                                "CMDS [\"echo launched-$APP_MODE >> ../launched.log\"]\n"
+                                                "ENV APP_MODE=image\n",
                                     "etc/a.conf": "a=1\n", "etc/old.conf": "old\n"})
     request = request_for(tmp_path, store)
     first = run(request)
@@ -65,17 +67,22 @@ def test_deliver_rootfs_then_rerun_changes_nothing_then_update(tmp_path):
     assert (rootfs / "statics").read_text() == "one\n"
     assert first.changed > 0
 
+    launched = tmp_path / "hosts" / "local" / "launched.log"
+    assert launched.read_text() == "launched-image\n", "CMDS run once on master0, in the rootfs, with the env"
+
     second = run(request)
     assert second.ok and second.changed == 0, "a second run must change nothing"
+    assert launched.read_text() == "launched-image\n", "a re-run launches nothing again"
 
-    build(store, tmp_path / "ctx", {"Kubefile": "FROM scratch\nCOPY etc etc\nRUN echo two > statics\n",
-                                    "etc/a.conf": "a=2\n"})
     (tmp_path / "ctx" / "etc" / "old.conf").unlink()
-    build(store, tmp_path / "ctx", {"Kubefile": "FROM scratch\nCOPY etc etc\nRUN echo two > statics\n"})
+    build(store, tmp_path / "ctx", {"Kubefile": "FROM scratch\nCOPY etc etc\nRUN echo two > statics\n"
+                                                "CMDS [\"echo launched-$APP_MODE >> ../launched.log\"]\n",
+                                    "etc/a.conf": "a=2\n"})
     third = run(request_for(tmp_path, store))
     assert third.ok, third.failures
     assert (rootfs / "etc" / "a.conf").read_text() == "a=2\n"
     assert not (rootfs / "etc" / "old.conf").exists(), "files of layers no longer in the image are removed"
+    assert launched.read_text() == "launched-image\nlaunched-\n", "a new image launches again"
     layers = sorted(p.name for p in (tmp_path / "hosts" / "local" / "layers").iterdir() if p.is_file())
     assert len(layers) >= 2
 
