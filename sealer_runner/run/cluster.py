@@ -120,6 +120,16 @@ def launch_vars(spec: ClusterSpec, store: Store, digest: str) -> list[dict[str, 
             for name, cmd, step_env in steps]
 
 
+def plugin_vars(spec: ClusterSpec) -> list[dict[str, Any]]:
+    """The Clusterfile's plugins, each with an id that changes with its content (for run-once markers)."""
+    out = []
+    for plugin in spec.plugins:
+        ident = hashlib.sha256(f"{plugin.name}\0{plugin.type}\0{plugin.data}".encode()).hexdigest()[:24]
+        out.append({"name": plugin.name, "type": plugin.type, "phases": list(plugin.actions),
+                    "scope": list(plugin.scope), "data": plugin.data, "id": ident})
+    return out
+
+
 def app_command(app: Application) -> str:
     """sealer's rule: ``cd <app dir> && APPCMDS``, else kubectl apply / helm install / bash by type."""
     root = f"application/apps/{app.name}"
@@ -164,6 +174,7 @@ def build_request(spec: ClusterSpec, store: Store, root: Path, *, ssh_key: Secre
         "sealer_data_root": cluster.data_root,
         "sealer_env": dict(cluster.env),
         "sealer_registry": registry_vars(cluster, state),
+        "sealer_plugins": plugin_vars(spec),
         "sealer_launch": launch_vars(spec, store, str(store.lookup(cluster.image).descriptor.digest)),
         "sealer_host_aliases": [{"ip": a.ip, "hostnames": list(a.hostnames)} for a in cluster.host_aliases],
     }

@@ -106,3 +106,44 @@ def test_no_secret_reaches_disk_and_failures_name_host_and_task(tmp_path):
             data = path.read_bytes()
             assert b"do-not-leak-this" not in data and key_body not in data, path
     assert json.dumps(request.inventory).find("do-not-leak") == -1
+
+
+PLUGINS = """\
+---
+apiVersion: sealer.io/v2
+kind: Plugin
+metadata: {name: marker}
+spec:
+  type: SHELL
+  action: pre-install|post-install
+  data: echo "$SEALER_PHASE_NOTE $(pwd)" >> ../plugins.log
+---
+apiVersion: sealer.io/v2
+kind: Plugin
+metadata: {name: nodes-only}
+spec:
+  type: SHELL
+  action: post-init-host
+  scope: node
+  data: echo node-only >> ../plugins.log
+"""
+
+
+def test_plugins_run_at_their_phases_in_scope_once(tmp_path):
+    store = Store(tmp_path / "store")
+    build(store, tmp_path / "ctx", {"Kubefile": "FROM scratch\nCOPY f f\n", "f": "x\n"})
+    text = CLUSTERFILE.format(data_root=tmp_path / "hosts").replace(
+        "  hosts:", "  env: [SEALER_PHASE_NOTE=ran]\n  hosts:") + PLUGINS
+    spec = load_clusterfile(text)
+    request = build_request(spec, store, store.root, ssh_key=None)
+    for hostvars in request.inventory["all"]["hosts"].values():
+        hostvars["ansible_connection"] = "local"
+        hostvars["ansible_python_interpreter"] = __import__("sys").executable
+    request = replace(request, ssh_password=None, tags=("validate", "rootfs", "plugins"))
+    assert run(request).ok
+    log = tmp_path / "hosts" / "local" / "plugins.log"
+    rootfs = tmp_path / "hosts" / "local" / "rootfs"
+    assert log.read_text().splitlines() == [f"ran {rootfs}", f"ran {rootfs}"], "pre-install and post-install, " \
+        "in the rootfs, with the cluster env; the node-scoped plugin skipped on a master"
+    again = run(request)
+    assert again.ok and again.changed == 0 and len(log.read_text().splitlines()) == 2
