@@ -17,7 +17,7 @@ DEPS_ONLY=0
 # systemd-nspawn, iproute2).
 APT_PACKAGES=(python3 python3-venv python3-pip git ca-certificates tar gzip curl openssh-client sshpass
               skopeo umoci docker-registry busybox-static containerd runc
-              debootstrap systemd-container iproute2)
+              debootstrap debian-archive-keyring systemd-container iproute2)
 
 missing=()
 for pkg in "${APT_PACKAGES[@]}"; do

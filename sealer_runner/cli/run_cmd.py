@@ -102,15 +102,17 @@ def run(app: AppContext, image: str | None, clusterfile: Path | None, masters: s
       sealer_runner run -f Clusterfile
     A re-run is safe: every phase is idempotent, and what is done is not done again.
     """
-    base = yaml.safe_load(clusterfile.read_text()) if clusterfile else None
-    filename = str(clusterfile) if clusterfile else "Clusterfile"
-    if base is not None and not isinstance(base, dict):
-        spec = load_clusterfile(clusterfile.read_text(), filename)  # multi-document: flags cannot override
-    elif base is not None and not any((image, masters, nodes, user, passwd, pk, port, env, name)):
+    flags = any((image, masters, nodes, user, passwd, pk, port, env, name))
+    filename = str(clusterfile) if clusterfile else "flags"
+    if clusterfile and not flags:
         spec = load_clusterfile(clusterfile.read_text(), filename)
     else:
-        doc = _flags_cluster(image, masters, nodes, user, passwd, pk, port, parse_key_values(env, "-e"), name, base)
-        spec = load_clusterfile(yaml.safe_dump(doc, sort_keys=False), filename if clusterfile else "flags")
+        docs = _documents(clusterfile) if clusterfile else []
+        cluster_doc = next((d for d in docs if isinstance(d, dict) and d.get("kind") == "Cluster"), None)
+        merged = _flags_cluster(image, masters, nodes, user, passwd, pk, port, parse_key_values(env, "-e"), name,
+                                cluster_doc)
+        others = [d for d in docs if d is not cluster_doc]
+        spec = load_clusterfile(yaml.safe_dump_all([merged, *others], sort_keys=False), filename)
     for warning in spec.warnings:
         app.err.print(f"[yellow]warning:[/yellow] {escape(warning)}")
     request = build_request(spec, app.store, app.root, ssh_key=_key(spec), tags=tuple(filter(None, (tags or "").split(","))),
@@ -124,6 +126,15 @@ def run(app: AppContext, image: str | None, clusterfile: Path | None, masters: s
         raise SealerError(f"run failed ({result.status}, rc {result.rc}):\n{lines}\n"
                           f"artifacts for post-mortem: {result.artifacts}")
     app.info(f"Done in {time.monotonic() - started:.1f}s: {result.changed} change(s). Artifacts: {result.artifacts}")
+
+
+def _documents(path: Path) -> list[Any]:
+    try:
+        return [d for d in yaml.safe_load_all(path.read_text()) if d is not None]
+    except yaml.YAMLError:
+        # let the Clusterfile decoder report it with its line
+        load_clusterfile(path.read_text(), str(path))
+        raise
 
 
 def _key(spec) -> Secret | None:

@@ -7,6 +7,8 @@ artifacts), ``known_hosts`` (host keys, accepted on first sight), ``cp/`` (SSH c
 from __future__ import annotations
 
 import hashlib
+import os
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -58,10 +60,19 @@ def collections_path(root: Path) -> Path:
     return base
 
 
+def control_dir(state: ClusterState) -> Path:
+    """SSH control sockets: a short private path (a socket path must stay under 108 bytes)."""
+    key = hashlib.sha256(str(state.dir).encode()).hexdigest()[:10]
+    path = Path(tempfile.gettempdir()) / f"sr-cp-{os.getuid()}-{key}"
+    path.mkdir(mode=0o700, exist_ok=True)
+    if path.stat().st_uid != os.getuid() or path.stat().st_mode & 0o077:
+        raise SealerError(f"{path}: SSH control directory not private to this user")
+    return path
+
+
 def ansible_cfg(state: ClusterState, forks: int) -> str:
     """Tuned for speed: pipelining, ControlPersist, enough forks for every host, no fact gathering."""
-    control = state.dir / "cp"
-    control.mkdir(parents=True, exist_ok=True)
+    control = control_dir(state)
     return "\n".join([
         "[defaults]",
         f"forks = {forks}",
