@@ -1,11 +1,14 @@
 #!/usr/bin/env bash
-# The main job on the bundled example: a whole offline build of a cluster image.
+# The main job on the bundled example: a whole offline delivery.
 #
 # 1. start a local registry that plays docker.io and quay.io (there is no route to the real ones here)
 #    and fill it with stand-in images built from busybox-static;
-# 2. build examples/hello-cluster, which caches every container image its apps need, reaching the
+# 2. build the base image (examples/base-runtime: containerd, runc and registry from Debian), then
+#    examples/hello-cluster on it, which caches every container image its apps need, reaching the
 #    upstreams only through --registry-mirror;
-# 3. list, inspect, and save the image to an archive for an air-gapped site.
+# 3. list, inspect, and save the image to an archive for an air-gapped site;
+# 4. stop the upstream registry, boot 3 throwaway local hosts (systemd-nspawn) and run the image onto
+#    them: master0's launch commands pull the apps' images by their plain names from the cluster.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export SEALER_RUNNER_ROOT=${SEALER_RUNNER_ROOT:-$PWD/.cache/store}
@@ -33,9 +36,18 @@ for image in library/nginx:1.25 example/hello:1.36; do
   $sr -q rmi 127.0.0.1:$port/$image >/dev/null
 done
 
+base=.cache/base-ctx
+mkdir -p $base/bin && cp examples/base-runtime/Kubefile $base/
+cp /usr/bin/containerd /usr/bin/containerd-shim-runc-v2 /usr/bin/ctr /usr/sbin/runc $base/bin/
+cp /usr/bin/docker-registry $base/bin/registry
+$sr -q build --platform linux/amd64 -t example.com/base/runtime:v1 $base >/dev/null
+
 mirrors=(--registry-mirror docker.io=http://127.0.0.1:$port --registry-mirror quay.io=http://127.0.0.1:$port)
 set -x
 $sr "${mirrors[@]}" build -t example.com/hello-cluster:v1 examples/hello-cluster
 $sr images
 $sr inspect example.com/hello-cluster:v1
 $sr save -o .cache/hello-cluster.tar example.com/hello-cluster:v1
+{ set +x; } 2>/dev/null
+kill $registry_pid; wait $registry_pid 2>/dev/null || true   # from here on, no upstream registry exists
+.venv/bin/python examples/run_on_test_hosts.py example.com/hello-cluster:v1 --root "$SEALER_RUNNER_ROOT"
