@@ -36,9 +36,9 @@ class RunDisplay:
         if kind == "playbook_on_task_start":
             role = data.get("role") or "-"
             task = data.get("task", "")
-            if task != self._last_task:
+            if task != self._last_task and not task.startswith("Validating arguments against arg spec"):
                 self._last_task = task
-                self._app.info(f"[dim][{escape(role)}][/dim] {escape(task)}")
+                self._app.info(f"[dim]{escape(f'[{role}]')}[/dim] {escape(task)}")
         elif kind in ("runner_on_failed", "runner_on_unreachable") and not data.get("ignore_errors"):
             res = data.get("res") or {}
             msg = str(res.get("msg") or res.get("stderr") or "").strip().splitlines()[:1]
