@@ -28,7 +28,7 @@ SR = str(Path(sys.executable).parent / "sealer_runner")
 CLUSTERFILE = """\
 apiVersion: sealer.io/v2
 kind: Cluster
-metadata: {{name: bench}}
+metadata: {{name: bench-{n}}}
 spec:
   image: example.com/bench/delivery:v1
   ssh: {{pk: {key}}}
@@ -53,7 +53,7 @@ def make_image(store: Store, work: Path, mb: int) -> Path:
 def deliver(root: Path, work: Path, hosts, key: Path) -> float:
     nodes = "".join(f"    - {{ips: [{h.ip}], roles: [node]}}\n" for h in hosts[1:])
     cf = work / f"Clusterfile-{len(hosts)}"
-    cf.write_text(CLUSTERFILE.format(key=key, master=hosts[0].ip, nodes=nodes))
+    cf.write_text(CLUSTERFILE.format(n=len(hosts), key=key, master=hosts[0].ip, nodes=nodes))
     return timed([SR, "--root", str(root), "-q", "run", "--tags", "validate,rootfs", "-f", str(cf)])
 
 

@@ -162,10 +162,18 @@ def _failure(event: dict[str, Any]) -> Failure | None:
     if kind == "runner_on_failed" and data.get("ignore_errors"):
         return None
     res = data.get("res") or {}
-    message = str(res.get("msg") or res.get("stderr") or res.get("reason") or "failed").strip()
     return Failure(host=str(data.get("host", "?")), task=str(data.get("task", "")), role=str(data.get("role", "")),
-                   message=message.splitlines()[0][:500] if message else "failed",
+                   message=_message(str(res.get("msg") or res.get("stderr") or res.get("reason") or "failed")),
                    unreachable=kind == "runner_on_unreachable")
+
+
+def _message(text: str) -> str:
+    """The informative part of a module's message: no banner lines, known SSH trouble explained."""
+    if "REMOTE HOST IDENTIFICATION HAS CHANGED" in text:
+        return ("its SSH host key changed since it was first seen (a reinstalled host, or an attack); if expected, "
+                "remove its entry from the cluster's known_hosts and run again")
+    lines = [ln.strip() for ln in text.splitlines() if any(c.isalnum() for c in ln)]
+    return " ".join(lines[:2])[:500] or "failed"
 
 
 def _stats(raw: dict[str, dict[str, int]]) -> dict[str, HostStats]:
