@@ -805,12 +805,15 @@ class HostsFactory:
         self.key = self.workdir / "id_ed25519"
         self._sets: list[TestHosts] = []
 
-    def __call__(self, n: int, *, boot_timeout: float = 120.0, allow_degraded: bool = False) -> TestHosts:
-        """A TestHosts of *n* hosts, not yet booted: use it as `with factory(3) as hosts:`."""
+    def __call__(self, n: int, *, boot_timeout: float = 120.0, allow_degraded: bool = False,
+                 tmpfs: bool = True) -> TestHosts:
+        """A TestHosts of *n* hosts, not yet booted: use it as `with factory(3) as hosts:`. tmpfs=False keeps
+        the hosts' files on disk (for data larger than half the machine's memory, which tmpfs may take)."""
         start = self._free_range(n)
         hosts = TestHosts(n, self.workdir / f"set-{len(self._sets) + 1}", key=ensure_key(self.key),
                           subnet=self.subnet, first=self.first, start_index=start, bridge=self.bridge,
-                          tarball=self.tarball, boot_timeout=boot_timeout, allow_degraded=allow_degraded)
+                          tarball=self.tarball, boot_timeout=boot_timeout, allow_degraded=allow_degraded,
+                          tmpfs=tmpfs)
         self._sets.append(hosts)
         return hosts
 
