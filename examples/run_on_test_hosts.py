@@ -50,9 +50,8 @@ def main() -> int:
                 if subprocess.run([sr, "--root", args.root, "run", "-f", str(clusterfile)]).returncode:
                     return 1
             for host in hosts:
-                listing = host.ssh("ctr -n hello images ls -q 2>/dev/null; "
-                                   "ls /var/lib/sealer/data/hello/rootfs", timeout=60).stdout
-                print(f"==> {host.name} ({host.ip}):\n{listing}", flush=True)
+                shown = host.ssh("ctr -n hello images ls -q; ls /var/lib/sealer/data/hello/rootfs", timeout=60)
+                print(f"==> {host.name} ({host.ip}):\n{shown.stdout}{shown.stderr}", flush=True)
     return 0
 
 
