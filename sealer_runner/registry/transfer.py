@@ -8,7 +8,6 @@ pushes try a cross-repository mount before uploading.
 
 from __future__ import annotations
 
-import hashlib
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,7 +16,7 @@ from typing import Iterator
 import urllib3
 
 from ..errors import AuthenticationError, ImageNotFound, RegistryError
-from ..image.digest import Digest
+from ..image.digest import Digest, sha256_file
 from ..image.reference import Reference
 from ..image.store import Store, TaggedImage
 from ..image.types import INDEX_TYPES, MANIFEST_TYPES, Descriptor, Index, Manifest, Platform, parse_json_blob
@@ -193,7 +192,7 @@ def _download_locked(client: RegistryClient, store: Store, repo: str, desc: Desc
         except RegistryError as exc:
             if not exc.retryable or attempt == BLOB_ATTEMPTS - 1:
                 raise
-    actual = _file_digest(partial)
+    actual = sha256_file(str(partial))
     if actual != desc.digest:
         partial.unlink()
         raise RegistryError(f"{client.endpoint}/{repo}: blob {desc.digest} arrived as {actual}: "
@@ -219,14 +218,6 @@ def _fetch_into(client: RegistryClient, repo: str, desc: Descriptor, partial: Pa
     except (urllib3.exceptions.HTTPError, OSError) as exc:
         raise RegistryError(f"{client.endpoint}/{repo}: download of {desc.digest} interrupted: {exc}",
                             retryable=True) from exc
-
-
-def _file_digest(path: Path) -> Digest:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        while block := f.read(1 << 20):
-            h.update(block)
-    return Digest("sha256:" + h.hexdigest())
 
 
 # ----------------------------------------------------------------------------- push

@@ -16,6 +16,7 @@ from typing import Any, Callable
 
 import yaml
 
+from ..util.fs import atomic_write_bytes
 from ..util.secret import Secret
 
 EventHandler = Callable[[dict[str, Any]], None]
@@ -84,9 +85,10 @@ def prepare(request: RunRequest) -> None:
     """Write the private data dir: inventory, extra-vars and ansible.cfg; never a secret."""
     (request.private_dir / "inventory").mkdir(parents=True, exist_ok=True)
     (request.private_dir / "env").mkdir(parents=True, exist_ok=True)
-    _write(request.private_dir / "inventory" / "hosts.yml", yaml.safe_dump(request.inventory, sort_keys=False))
-    _write(request.private_dir / "env" / "extravars", yaml.safe_dump(request.extravars, sort_keys=False))
-    _write(request.private_dir / "ansible.cfg", request.ansible_cfg)
+    private = request.private_dir
+    atomic_write_bytes(private / "inventory" / "hosts.yml", yaml.safe_dump(request.inventory, sort_keys=False).encode())
+    atomic_write_bytes(private / "env" / "extravars", yaml.safe_dump(request.extravars, sort_keys=False).encode())
+    atomic_write_bytes(private / "ansible.cfg", request.ansible_cfg.encode())
     for stale in ("passwords", "ssh_key"):  # never left behind by anything
         (request.private_dir / "env" / stale).unlink(missing_ok=True)
 
@@ -183,7 +185,3 @@ def _stats(raw: dict[str, dict[str, int]]) -> dict[str, HostStats]:
                             unreachable=get("dark", host), skipped=get("skipped", host)) for host in sorted(hosts)}
 
 
-def _write(path: Path, text: str) -> None:
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
