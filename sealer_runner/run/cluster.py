@@ -18,7 +18,7 @@ from ..errors import InputError, SealerError
 from ..image.metadata import Application, ImageExtension, read_container_images, read_extension
 from ..image.platform import host_platform
 from ..image.reference import parse_reference
-from ..image.store import Store
+from ..image.store import PlatformManifest, Store, TaggedImage
 from ..util.secret import Secret
 from .inventory import build_inventory, host_order
 from .pki import ensure_registry_pki
@@ -92,13 +92,17 @@ def ansible_cfg(state: ClusterState, forks: int) -> str:
     ])
 
 
-def image_vars(store: Store, image_name: str) -> dict[str, Any]:
-    """The image's digest, its layers (each with its controller path) and the upstream registries of
-    its cached container images, for the hosts' platform (that of this machine, for now)."""
+def host_manifest(store: Store, image_name: str) -> tuple[TaggedImage, PlatformManifest]:
+    """The image, and its manifest for the hosts' platform (that of this machine, for now)."""
     image = store.lookup(image_name)
     platforms = store.platform_manifests(image.descriptor)
     host = host_platform()
-    chosen = next((pm for pm in platforms if pm.platform.architecture == host.architecture), platforms[0])
+    return image, next((pm for pm in platforms if pm.platform.architecture == host.architecture), platforms[0])
+
+
+def image_vars(store: Store, image: TaggedImage, chosen: PlatformManifest) -> dict[str, Any]:
+    """The image's digest, its layers (each with its controller path) and the upstream registries of
+    its cached container images."""
     layers = [{"digest": str(layer.digest), "size": layer.size, "source": store.blob_source(layer.digest)}
               for layer in chosen.manifest.layers]
     upstreams = sorted({parse_reference(str(r["image"])).domain for r in read_container_images(chosen.manifest)
@@ -107,12 +111,11 @@ def image_vars(store: Store, image_name: str) -> dict[str, Any]:
             "sealer_upstream_registries": upstreams}
 
 
-def launch_vars(spec: ClusterSpec, store: Store, digest: str) -> list[dict[str, Any]]:
+def launch_vars(spec: ClusterSpec, pm: PlatformManifest, digest: str) -> list[dict[str, Any]]:
     """What runs on master0 once the cluster is up, in sealer's precedence: the Clusterfile's cmds, else
     the image's CMD/CMDS; else the apps named by the Clusterfile (appNames), else by the image's LAUNCH,
     each by its APPCMDS or its type's default command. Each step has an id that changes with the image."""
     cluster = spec.cluster
-    pm = store.platform_manifests(store.lookup(cluster.image).descriptor)[0]
     ext = read_extension(pm.manifest) or ImageExtension()
     env = {**ext.env, **cluster.env}
     steps: list[tuple[str, str, dict[str, str]]] = []
@@ -177,16 +180,17 @@ def build_request(spec: ClusterSpec, store: Store, root: Path, *, ssh_key: Secre
                          "use one password or key-based access")
     password = next((h.ssh.passwd for h in cluster.hosts if h.ssh.passwd), None)
     hosts = host_order(cluster)
+    image, chosen = host_manifest(store, cluster.image)
     extravars = {
         "sealer_cluster_name": cluster.name,
         "sealer_image": cluster.image,
-        **image_vars(store, cluster.image),
+        **image_vars(store, image, chosen),
         "sealer_master0": master0.ip,
         "sealer_data_root": cluster.data_root,
         "sealer_env": dict(cluster.env),
         "sealer_registry": registry_vars(cluster, state),
         "sealer_plugins": plugin_vars(spec),
-        "sealer_launch": launch_vars(spec, store, str(store.lookup(cluster.image).descriptor.digest)),
+        "sealer_launch": launch_vars(spec, chosen, str(image.descriptor.digest)),
         "sealer_host_aliases": [{"ip": a.ip, "hostnames": list(a.hostnames)} for a in cluster.host_aliases],
     }
     return RunRequest(
