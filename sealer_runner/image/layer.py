@@ -169,16 +169,14 @@ def apply_layer(store: Store, layer: Descriptor, root: Path) -> None:
     try:
         with tarfile.open(fileobj=reader, mode="r|*") as tar:  # type: ignore[call-overload]
             for member in tar:
-                name = _normalise(member.name)
-                if not name:
+                kind, name = classify(member.name)
+                if kind == "root":
                     continue
-                parent, _, base = name.rpartition("/")
-                if base == OPAQUE_WHITEOUT:
-                    _clear_dir(root, parent, created)
-                elif base.startswith(WHITEOUT_PREFIX):
-                    victim = f"{parent}/{base[len(WHITEOUT_PREFIX):]}" if parent else base[len(WHITEOUT_PREFIX):]
-                    if victim not in created:
-                        _remove(root / victim)
+                if kind == "opaque":
+                    _clear_dir(root, name, created)
+                elif kind == "whiteout":
+                    if name not in created:
+                        _remove(root / name)
                 else:
                     _replace_conflicting(root / name, member)
                     tar.extract(member, root, filter="tar", set_attrs=True)
@@ -186,6 +184,21 @@ def apply_layer(store: Store, layer: Descriptor, root: Path) -> None:
         reader.drain()
     except (tarfile.TarError, zlib.error, EOFError, OSError) as exc:
         raise StoreError(f"cannot apply layer {layer.digest}: {exc}") from exc
+
+
+def classify(member_name: str) -> tuple[str, str]:
+    """What a layer member means under the OCI whiteout rules, with its normalised path:
+    ``("opaque", dir)``, ``("whiteout", removed_path)``, ``("entry", path)``, or ``("root", "")``."""
+    name = _normalise(member_name)
+    if not name:
+        return "root", ""
+    parent, _, base = name.rpartition("/")
+    if base == OPAQUE_WHITEOUT:
+        return "opaque", parent
+    if base.startswith(WHITEOUT_PREFIX):
+        victim = base[len(WHITEOUT_PREFIX):]
+        return "whiteout", f"{parent}/{victim}" if parent else victim
+    return "entry", name
 
 
 def _normalise(name: str) -> str:

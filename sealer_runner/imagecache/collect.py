@@ -16,7 +16,7 @@ from pathlib import Path, PurePosixPath
 from typing import Iterable, Mapping
 
 from ..errors import StoreError
-from ..image.layer import OPAQUE_WHITEOUT, WHITEOUT_PREFIX, VerifyingReader
+from ..image.layer import VerifyingReader, classify
 from ..image.store import Store
 from ..image.types import Descriptor
 from ..util.fs import atomic_write_bytes
@@ -103,13 +103,10 @@ def _read_layer(store: Store, layer: Descriptor) -> tuple[dict[str, bytes], list
     try:
         with tarfile.open(fileobj=reader, mode="r|*") as tar:  # type: ignore[call-overload]
             for member in tar:
-                path = member.name.lstrip("/").removeprefix("./")
-                parent, _, base = path.rpartition("/")
-                if base == OPAQUE_WHITEOUT:
-                    removed.append(parent)
-                elif base.startswith(WHITEOUT_PREFIX):
-                    removed.append(f"{parent}/{base[len(WHITEOUT_PREFIX):]}" if parent else base[len(WHITEOUT_PREFIX):])
-                elif member.isfile() and _wanted(path, member.size):
+                kind, path = classify(member.name)
+                if kind in ("opaque", "whiteout"):
+                    removed.append(path)
+                elif kind == "entry" and member.isfile() and _wanted(path, member.size):
                     handle = tar.extractfile(member)
                     if handle is not None:
                         files[path] = handle.read()
