@@ -151,6 +151,17 @@ def test_resume_of_an_interrupted_download(tmp_path, plain):
     assert not dst.partial_path(big.digest).exists()
 
 
+def _some_bytes_arrived(partial_dir: Path) -> bool:
+    """True once a partial download holds data (files come and go while we look: a finished blob moves)."""
+    for path in partial_dir.glob("*"):
+        try:
+            if path.suffix != ".lock" and path.stat().st_size:
+                return True
+        except FileNotFoundError:
+            continue
+    return False
+
+
 def test_killed_pull_reruns_to_completion(tmp_path, plain):
     src = Store(tmp_path / "src")
     build_image(src, tmp_path, "example.com/big:v1", size=40_000_000)
@@ -161,7 +172,7 @@ def test_killed_pull_reruns_to_completion(tmp_path, plain):
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     partial_dir = root / "tmp" / "partial"
     deadline = time.monotonic() + 30
-    while time.monotonic() < deadline and not any(p.stat().st_size for p in partial_dir.glob("*")):
+    while time.monotonic() < deadline and not _some_bytes_arrived(partial_dir):
         time.sleep(0.01)
     proc.send_signal(signal.SIGKILL)
     proc.wait()
