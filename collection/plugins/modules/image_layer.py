@@ -13,7 +13,9 @@ description:
     rootfs directory equal to an ordered list of layers, honouring OCI whiteouts.
   - C(state=query) reports which layers the host lacks, changing nothing.
   - C(state=fetched) downloads the missing layers from another host of the cluster (I(source_url)),
-    verifying each digest; blobs uploaded into C(<store>/incoming/) are verified and adopted first.
+    verifying each digest; blobs uploaded into C(<store>/incoming/) (or I(incoming)) are verified and
+    adopted first. A blob is hashed, written and untarred in one pass as it arrives, so applying it
+    later only moves files into place.
   - C(state=present) applies the layers to I(rootfs). When the applied list is a prefix of I(layers)
     only the new layers are applied; otherwise the rootfs is rebuilt aside and swapped in, so files of
     layers no longer in the image disappear. A host already equal to I(layers) is left untouched.
@@ -37,6 +39,11 @@ options:
   source_url:
     description: Base URL serving layer blobs by hex digest, for C(state=fetched).
     type: str
+  incoming:
+    description:
+      - Directory holding uploaded blobs named by hex digest, adopted (verified, then moved) by
+        C(state=fetched) and C(state=present). Defaults to C(<store>/incoming).
+    type: path
   state:
     description: What to ensure.
     type: str
@@ -82,12 +89,19 @@ fetched:
   returned: always
   type: list
   elements: str
+python:
+  description: The host's Python interpreter running this module (the upload action streams to it).
+  returned: always
+  type: str
+  sample: /usr/bin/python3
 action:
   description: What was (or, in check mode, would be) done to the rootfs.
   returned: when state is present
   type: str
   sample: extend
 """
+
+import sys
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.sealer.cluster.plugins.module_utils import _layers
@@ -96,11 +110,12 @@ from ansible_collections.sealer.cluster.plugins.module_utils import _layers
 def run(module):
     p = module.params
     layers = p["layers"]
-    result = {"changed": False, "missing": _layers.missing(p["store"], layers), "fetched": []}
+    result = {"changed": False, "missing": _layers.missing(p["store"], layers), "fetched": [],
+              "python": sys.executable}
     if p["state"] == "query":
         return result
     if not module.check_mode:
-        result["fetched"] += _layers.adopt_incoming(p["store"])
+        result["fetched"] += _layers.adopt_incoming(p["store"], p["incoming"])
     if p["state"] == "fetched":
         lacking = _layers.missing(p["store"], layers)
         if lacking and not p["source_url"]:
@@ -126,6 +141,7 @@ def main():
             store=dict(type="path", required=True),
             rootfs=dict(type="path"),
             source_url=dict(type="str"),
+            incoming=dict(type="path"),
             state=dict(type="str", choices=["query", "fetched", "present"], default="present"),
         ),
         supports_check_mode=True,
