@@ -71,32 +71,36 @@ def check_configs(configs):
     """Validate the Configs a task was given; return them as dicts with normalised paths."""
     if not isinstance(configs, list):
         raise ConfigError("configs must be a list of {name, path, data, strategy}")
-    out = []
-    for i, config in enumerate(configs):
-        if not isinstance(config, dict):
-            raise ConfigError("configs[%d] must be a dict {name, path, data, strategy}" % i)
-        name = config.get("name")
-        if not isinstance(name, str) or not name:
-            raise ConfigError("configs[%d]: name must be a non-empty string" % i)
-        unknown = sorted(set(config) - {"name", "path", "data", "strategy", "process"})
-        if unknown:
-            raise ConfigError("Config %s: unknown key(s) %s" % (name, ", ".join(unknown)))
-        path = check_path(name, config.get("path"))
-        data = config.get("data")
-        if not isinstance(data, str):
-            raise ConfigError("Config %s: data must be a string (the file's text)" % name)
-        strategy = config.get("strategy") or "overwrite"
-        if strategy not in STRATEGIES:
-            raise ConfigError("Config %s: unknown strategy %r (expected overwrite or merge)" % (name, strategy))
-        process = config.get("process") or []
-        if isinstance(process, str):
-            process = [p.strip() for p in process.split("|") if p.strip()]
-        bad = [p for p in process if p not in PROCESSORS]
-        if bad:
-            raise ConfigError("Config %s: unknown processor(s) %s (expected %s)" % (name, ", ".join(map(str, bad)),
-                                                                                   "|".join(PROCESSORS)))
-        out.append({"name": name, "path": path, "data": data, "strategy": strategy, "process": list(process)})
-    return out
+    return [check_config(config, i) for i, config in enumerate(configs)]
+
+
+def check_config(config, index=0):
+    """One Config (the *index*-th) as a dict with its path normalised, or ConfigError naming it."""
+    if not isinstance(config, dict):
+        raise ConfigError("configs[%d] must be a dict {name, path, data, strategy}" % index)
+    name = config.get("name")
+    if not isinstance(name, str) or not name:
+        raise ConfigError("configs[%d]: name must be a non-empty string" % index)
+    unknown = sorted(set(config) - {"name", "path", "data", "strategy", "process"})
+    if unknown:
+        raise ConfigError("Config %s: unknown key(s) %s" % (name, ", ".join(unknown)))
+    path = check_path(name, config.get("path"))
+    data = config.get("data")
+    if not isinstance(data, str):
+        raise ConfigError("Config %s: data must be a string (the file's text)" % name)
+    strategy = config.get("strategy") or "overwrite"
+    if strategy not in STRATEGIES:
+        raise ConfigError("Config %s: unknown strategy %r (expected overwrite or merge)" % (name, strategy))
+    process = config.get("process") or []
+    if isinstance(process, str):
+        process = [p.strip() for p in process.split("|") if p.strip()]
+    if not isinstance(process, list):
+        raise ConfigError("Config %s: process must be a list of %s" % (name, ", ".join(PROCESSORS)))
+    bad = [p for p in process if p not in PROCESSORS]
+    if bad:
+        raise ConfigError("Config %s: unknown processor(s) %s (expected %s)"
+                          % (name, ", ".join(map(str, bad)), ", ".join(PROCESSORS)))
+    return {"name": name, "path": path, "data": data, "strategy": strategy, "process": list(process)}
 
 
 def needs_base(config):

@@ -72,6 +72,17 @@ def resolve(configs, bases):
     return out
 
 
+def check(config):
+    """Raise ConfigDataError if *config* (checked) cannot be resolved whatever the file holds: its
+    processors must accept its data, and a merge needs one YAML mapping."""
+    steps = config.get("process") or []
+    data = process(config["name"], config["data"], steps)
+    if "toSecret" in steps:
+        _mapping(config["name"], data, "toSecret")
+    if config.get("strategy") == "merge":
+        _mapping(config["name"], data, "strategy merge")
+
+
 def process(name, data, steps):
     """sealer's processors: value, toJson, toBase64 (toSecret needs the file: see to_secret)."""
     per_value = False

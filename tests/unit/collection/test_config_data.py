@@ -123,3 +123,25 @@ def test_to_secret_fills_the_secret_in_the_file():
     doc = yaml.safe_load(out["data"])
     assert doc["kind"] == "Secret" and doc["data"]["old"] == "b2xk"
     assert base64.b64decode(doc["data"]["password"]) == b"s3cret"
+
+
+@pytest.mark.parametrize(
+    ("cfg", "message"),
+    [
+        (config("- a\n"), r"^Config c: strategy merge: data must be a YAML mapping, not list"),
+        (config("a: [1\n", strategy="overwrite", process=["toJson"]), r"^Config c: toJson: data is not YAML"),
+        (config("x\n", strategy="overwrite", process=["toSecret"]), r"^Config c: toSecret: data must be a YAML mapping"),
+        (config("a: 1\n", process=["toBase64"]), r"strategy merge: data must be a YAML mapping, not str"),
+        (config("a: {b: 1}\n", strategy="overwrite", process=["value", "toBase64"]), r"the value of a must be text"),
+    ],
+)
+def test_check_finds_data_that_cannot_be_resolved_whatever_the_file(cfg, message):
+    with pytest.raises(cd.ConfigDataError, match=message):
+        cd.check(cfg)
+
+
+def test_check_accepts_what_resolves():
+    for good in (config("a: 1\n"), config("anything: [at all\n", strategy="overwrite"),
+                 config("a: {b: 1}\n", process=["value", "toJson", "toBase64"]),
+                 config("k: v\n", strategy="overwrite", process=["toSecret"])):
+        cd.check(good)
