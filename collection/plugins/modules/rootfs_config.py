@@ -91,6 +91,8 @@ bases:
   type: dict
 """
 
+import os
+
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.sealer.cluster.plugins.module_utils import _config
 
@@ -98,6 +100,10 @@ from ansible_collections.sealer.cluster.plugins.module_utils import _config
 def run(module):
     p = module.params
     configs = _config.check_configs(p["configs"])
+    if module.check_mode and not os.path.isdir(p["rootfs"]):
+        # the rootfs phase, in check mode too, has not made it yet: every Config would be written
+        return {"changed": bool(configs), "files": [], "bases": {},
+                "msg": "%s is not delivered yet (check mode)" % p["rootfs"]}
     if p["state"] == "query":
         return {"changed": False, "bases": _config.bases(p["rootfs"], configs)}
     changes, record, originals = _config.plan(p["rootfs"], configs, p["env"], p["template_dirs"])
