@@ -8,7 +8,6 @@ rootfs, so the controller's implementation is the oracle for the host's.
 from __future__ import annotations
 
 import hashlib
-import importlib.util
 import io
 import json
 import os
@@ -20,10 +19,10 @@ import pytest
 
 from sealer_runner.image.layer import Entry, apply_layer, whiteout, write_layer
 
-LAYERS_PY = Path(__file__).resolve().parents[3] / "collection/plugins/module_utils/_layers.py"
-_spec = importlib.util.spec_from_file_location("sealer_host_layers", LAYERS_PY)
-layers = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(layers)
+from .conftest import PLUGINS, load
+
+layers = load("module_utils", "_layers")
+LAYERS_PY = PLUGINS / "module_utils" / "_layers.py"
 
 
 def _file(tmp: Path, name: str, data: bytes, mode: int = 0o644) -> Entry:
