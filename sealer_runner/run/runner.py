@@ -101,7 +101,7 @@ def run(request: RunRequest, on_event: EventHandler | None = None) -> RunResult:
     failures: list[Failure] = []
 
     def handle(event: dict[str, Any]) -> bool:
-        failure = _failure(event)
+        failure = failure_of(event)
         if failure is not None:
             failures.append(failure)
         if on_event is not None:
@@ -156,7 +156,8 @@ def _tail(path: Path, lines: int = 8) -> str:
         return ""
 
 
-def _failure(event: dict[str, Any]) -> Failure | None:
+def failure_of(event: dict[str, Any]) -> Failure | None:
+    """The failure an event reports (not one Ansible was told to ignore), else None."""
     kind = event.get("event")
     if kind not in ("runner_on_failed", "runner_on_unreachable"):
         return None

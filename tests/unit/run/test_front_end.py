@@ -76,18 +76,18 @@ def test_pki_is_made_once_and_reissued_only_when_names_change(tmp_path):
 
 
 def test_failure_messages_drop_banners_and_explain_host_key_changes():
-    from sealer_runner.run.runner import _failure
+    from sealer_runner.run.runner import failure_of
 
     banner = "@@@@@@@@@@@\n@ WARNING: REMOTE HOST IDENTIFICATION HAS CHANGED! @\n@@@@@@@@@@@\nIT IS POSSIBLE..."
     event = {"event": "runner_on_unreachable", "event_data": {"host": "10.0.0.2", "task": "Host answers",
                                                               "res": {"msg": banner}}}
-    failure = _failure(event)
+    failure = failure_of(event)
     assert failure.unreachable and "host key changed" in failure.message and "@@" not in failure.message
     ignored = {"event": "runner_on_failed", "event_data": {"ignore_errors": True, "res": {"msg": "x"}}}
-    assert _failure(ignored) is None
+    assert failure_of(ignored) is None
     plain = {"event": "runner_on_failed", "event_data": {"host": "h", "task": "t", "role": "r",
                                                          "res": {"msg": "----\nreal problem\nmore detail\nmore"}}}
-    assert str(_failure(plain)) == "h failed at r: t: real problem more detail"
+    assert str(failure_of(plain)) == "h failed at r: t: real problem more detail"
 
 
 CONFIGS = """\
