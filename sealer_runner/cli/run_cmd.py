@@ -9,50 +9,15 @@ from typing import Any
 import click
 import yaml
 from rich.markup import escape
-from rich.table import Table
 
 from ..clusterfile import load_clusterfile
 from ..errors import InputError, SealerError
 from ..run.cluster import build_request
-from ..run.runner import RunResult, run as run_playbook
+from ..run.runner import run as run_playbook
 from ..util.secret import Secret
 from .context import AppContext
 from .options import parse_key_values
-
-
-class RunDisplay:
-    """Phases and tasks as they start, failures as they happen; raw Ansible output with --debug."""
-
-    def __init__(self, app: AppContext) -> None:
-        self._app = app
-        self._last_task = ""
-
-    def __call__(self, event: dict[str, Any]) -> None:
-        kind = event.get("event", "")
-        data = event.get("event_data") or {}
-        if self._app.debug and event.get("stdout"):
-            self._app.err.print(event["stdout"], markup=False, highlight=False)
-            return
-        if kind == "playbook_on_task_start":
-            role = data.get("role") or "-"
-            task = data.get("task", "")
-            if task != self._last_task and not task.startswith("Validating arguments against arg spec"):
-                self._last_task = task
-                self._app.info(f"[dim]{escape(f'[{role}]')}[/dim] {escape(task)}")
-        elif kind in ("runner_on_failed", "runner_on_unreachable") and not data.get("ignore_errors"):
-            res = data.get("res") or {}
-            msg = str(res.get("msg") or res.get("stderr") or "").strip().splitlines()[:1]
-            self._app.err.print(f"  [red]{escape(str(data.get('host')))}: {escape(msg[0] if msg else kind)}[/red]")
-
-
-def _summary(app: AppContext, result: RunResult) -> None:
-    table = Table(box=None, pad_edge=False)
-    for column in ("HOST", "OK", "CHANGED", "FAILED", "UNREACHABLE", "SKIPPED"):
-        table.add_column(column)
-    for host, s in result.stats.items():
-        table.add_row(host, str(s.ok), str(s.changed), str(s.failed), str(s.unreachable), str(s.skipped))
-    if not app.quiet:
-        app.err.print(table)
+from .run_display import RunDisplay
 
 
 def _flags_cluster(image: str | None, masters: str | None, nodes: str | None, user: str | None,
@@ -119,8 +84,9 @@ def run(app: AppContext, image: str | None, clusterfile: Path | None, masters: s
                             verbosity=1 if app.debug else 0)
     started = time.monotonic()
     app.info(f"Running {spec.cluster.image} on {len(spec.cluster.hosts)} host(s), cluster {spec.cluster.name}")
-    result = run_playbook(request, RunDisplay(app))
-    _summary(app, result)
+    with RunDisplay(app) as display:
+        result = run_playbook(request, display)
+    display.summary(result)
     if not result.ok:
         lines = "\n".join(f"  {f}" for f in result.failures) or result.output_tail or f"  status {result.status}"
         raise SealerError(f"run failed ({result.status}, rc {result.rc}):\n{lines}\n"
