@@ -166,8 +166,20 @@ def failure_of(event: dict[str, Any]) -> Failure | None:
         return None
     res = data.get("res") or {}
     return Failure(host=str(data.get("host", "?")), task=str(data.get("task", "")), role=str(data.get("role", "")),
-                   message=_message(str(res.get("msg") or res.get("stderr") or res.get("reason") or "failed")),
-                   unreachable=kind == "runner_on_unreachable")
+                   message=_message(_explain(res)), unreachable=kind == "runner_on_unreachable")
+
+
+def _explain(res: dict[str, Any]) -> str:
+    """What went wrong: a loop's first failed item, a command's exit status and stderr, else the module's msg."""
+    items = [r for r in res.get("results") or () if isinstance(r, dict) and r.get("failed")]
+    if items:
+        label = str(items[0].get("_ansible_item_label") or items[0].get("item") or "")
+        label = label if len(label) <= 60 else label[:59] + "…"
+        return f"[{label}] {_explain(items[0])}" if label else _explain(items[0])
+    msg, stderr = str(res.get("msg") or ""), str(res.get("stderr") or "").strip()
+    if stderr and res.get("rc") and (not msg or msg == "non-zero return code"):
+        return f"rc {res['rc']}: {stderr}"  # a command's own words, not Ansible's "non-zero return code"
+    return msg or stderr or str(res.get("reason") or "failed")
 
 
 def _message(text: str) -> str:

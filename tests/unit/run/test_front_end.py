@@ -90,6 +90,25 @@ def test_failure_messages_drop_banners_and_explain_host_key_changes():
     assert str(failure_of(plain)) == "h failed at r: t: real problem more detail"
 
 
+def test_failure_messages_of_commands_and_loops_say_what_the_command_said():
+    """Ansible's own words for these ("non-zero return code", "One or more items failed") tell nothing."""
+    from sealer_runner.run.runner import failure_of
+
+    stderr = "ls: cannot access '/no/such/chart': No such file or directory"
+    command = {"changed": True, "stdout": "starting", "stderr": stderr, "rc": 2, "failed": True,
+               "msg": "non-zero return code", "_ansible_item_label": "cmd: ls /no/such/chart"}
+    shell = {"event": "runner_on_failed", "event_data": {"host": "h", "task": "Launch step", "role": "apps",
+                                                         "res": {k: v for k, v in command.items() if k[0] != "_"}}}
+    assert failure_of(shell).message == f"rc 2: {stderr}"
+    loop = {"event": "runner_on_failed", "event_data": {"host": "h", "task": "Launch step", "role": "apps", "res": {
+        "results": [{"changed": False, "failed": False, "_ansible_item_label": "ok"}, command],
+        "changed": True, "msg": "One or more items failed"}}}
+    assert failure_of(loop).message == f"[cmd: ls /no/such/chart] rc 2: {stderr}"
+    module = {"event": "runner_on_failed", "event_data": {"host": "h", "task": "t", "res": {
+        "msg": "layer sha256:ab: digest mismatch", "stderr": "warning: noise", "rc": 1}}}
+    assert failure_of(module).message == "layer sha256:ab: digest mismatch", "a module's own msg comes first"
+
+
 CONFIGS = """\
 ---
 apiVersion: sealer.io/v1
