@@ -97,7 +97,6 @@ class RunModel:
         self.phases: list[Phase] = []
         self.task: Task | None = None
         self.host_seconds: dict[str, float] = {}  # time spent in tasks, per host
-        self.failures: list[Failure] = []
         self._play = ""
 
     @property
@@ -125,7 +124,6 @@ class RunModel:
             self._outcome(OUTCOMES[kind], data)
             failure = failure_of(event)
             if failure is not None:
-                self.failures.append(failure)
                 done.append(failure)
         return done
 
