@@ -59,14 +59,19 @@ spec:
 
 # The registry role's own task files, imported as they are; the handler that would restart the
 # systemd unit is a no-op here, and the test starts the registry itself.
-PLAYBOOK = """\
-- name: The real role, with its argument specs; its rootfs has no registry/ yet, so it stops there
-  hosts: registry
+# The real roles, with their argument specs and defaults, given the front end's variables. The hosts'
+# rootfs does not exist yet: validate only checks, and the others stop at their first probe.
+ROLES_PLAYBOOK = """\
+- name: The roles that handle the registry, on the front end's variables
+  hosts: all
   gather_facts: false
-  tags: [argspec]
   roles:
+    - role: sealer.cluster.validate
     - role: sealer.cluster.registry
+    - role: sealer.cluster.container_runtime
+"""
 
+PLAYBOOK = """\
 - name: Render the embedded registry's files
   hosts: registry
   gather_facts: false
@@ -115,6 +120,16 @@ def registry_request(tmp_path: Path, store: Store, port: int, password: str, tag
     return replace(request, project_dir=project, playbook="registry.yml", tags=tags)
 
 
+def roles_accept(tmp_path: Path, request: RunRequest) -> None:
+    project = tmp_path / "roles-project"
+    project.mkdir(exist_ok=True)
+    (project / "roles.yml").write_text(ROLES_PLAYBOOK)
+    assert not (tmp_path / "hosts").exists(), "no rootfs: the roles cannot install anything"
+    result = run(replace(request, project_dir=project, playbook="roles.yml", tags=()))
+    assert result.ok, (result.failures, result.output_tail)
+    assert result.changed == 0
+
+
 def assert_no_clear_secret(private_dir: Path, *secrets: str) -> None:
     forms = set()
     for secret in secrets:
@@ -134,7 +149,8 @@ def test_embedded_registry_requires_htpasswd_and_the_role_checks_the_credentials
     store = Store(tmp_path / "store")
     build(store, tmp_path / "ctx")
     port = free_port()
-    request = registry_request(tmp_path, store, port, PASSWORD, ("argspec", "render"))
+    request = registry_request(tmp_path, store, port, PASSWORD, ("render",))
+    roles_accept(tmp_path, request)
     extravars = request.extravars
     line = extravars["sealer_registry"]["htpasswd"]
     assert line.startswith("admin:$2") and bcrypt.checkpw(PASSWORD.encode(), line.split(":", 1)[1].encode())
@@ -215,7 +231,6 @@ spec:
   registry:
     externalRegistry:
       domain: reg.example.com
-      port: 8443
 """
 
 
@@ -271,21 +286,24 @@ def test_external_registry_vars_take_kept_credentials_and_the_controllers_trust(
     store = Store(tmp_path / "store")
     build(store, tmp_path / "ctx")
     auth = AuthStore(tmp_path / "auth.json", docker_config=tmp_path / "none")
-    auth.put("reg.example.com:8443", Credentials("robot", Secret(PASSWORD)))
+    auth.put("reg.example.com", Credentials("robot", Secret(PASSWORD)))
     ca = tmp_path / "corp-ca.crt"
     ca.write_text("-----BEGIN CERTIFICATE-----\n")
-    regs = Registries(RegistryConfig(insecure=frozenset({"reg.example.com:8443"}), ca_file=str(ca)), auth)
+    regs = Registries(RegistryConfig(insecure=frozenset({"reg.example.com"}), ca_file=str(ca)), auth)
     spec = load_clusterfile(EXTERNAL_CLUSTERFILE.format(data_root=tmp_path / "hosts"))
     request = build_request(spec, store, store.root, ssh_key=None, registries=regs)
     assert request.extravars["sealer_registry"] == {
-        "external": True, "domain": "reg.example.com", "endpoint": "reg.example.com:8443", "skip_verify": True,
-        "port": 8443, "ca_cert": str(ca), "username": "robot"}
+        "external": True, "domain": "reg.example.com", "endpoint": "reg.example.com", "skip_verify": True,
+        "ca_cert": str(ca), "username": "robot"}
     assert request.inventory["all"]["children"]["registry"]["hosts"] == {}, "no embedded registry runs"
+    local = {h: {**v, "ansible_connection": "local", "ansible_python_interpreter": __import__("sys").executable}
+             for h, v in request.inventory["all"]["hosts"].items()}
+    roles_accept(tmp_path, replace(request, inventory={"all": {**request.inventory["all"], "hosts": local}}))
     out = render_runtime(tmp_path, request)
     registry = tomllib.loads((out / "config.toml").read_text())["plugins"]["io.containerd.grpc.v1.cri"]["registry"]
-    assert base64.b64decode(registry["configs"]["reg.example.com:8443"]["auth"]["auth"]) == f"robot:{PASSWORD}".encode()
+    assert base64.b64decode(registry["configs"]["reg.example.com"]["auth"]["auth"]) == f"robot:{PASSWORD}".encode()
     hosts = tomllib.loads((out / "certs.d" / "docker.io" / "hosts.toml").read_text())
-    assert hosts["host"]["https://reg.example.com:8443/v2/docker.io"]["skip_verify"] is True
+    assert hosts["host"]["https://reg.example.com/v2/docker.io"]["skip_verify"] is True
     assert_no_clear_secret(request.private_dir, PASSWORD)
 
 
@@ -349,8 +367,8 @@ def test_cached_images_go_to_the_external_registry_once(tmp_path, cluster_archiv
     busybox, redis = records["docker.io/library/busybox:1.36"], records["docker.io/library/redis:7"]
     assert not store.has_blob(Digest.parse(redis["blobs"][0])), "only the registry/ layer holds them"
     with RegistryServer(tmp_path / "harbor", users={"pusher": PASSWORD}) as external:
-        text = (EXTERNAL_CLUSTERFILE.format(data_root=tmp_path / "hosts")
-                .replace("reg.example.com", "127.0.0.1").replace("8443", str(external.port)))
+        text = EXTERNAL_CLUSTERFILE.format(data_root=tmp_path / "hosts").replace(
+            "domain: reg.example.com", f"domain: 127.0.0.1\n      port: {external.port}")
         kept = AuthStore(root / "auth.json", docker_config=tmp_path / "none")
         regs = Registries(RegistryConfig(), kept)
         with pytest.raises(AuthenticationError):
