@@ -47,6 +47,7 @@ def read_config(ctx: Ctx, node: YNode, name: str, api_version: str, line: int, o
     strategy = spec.choice("strategy", CONFIG_STRATEGIES, "strategy", "overwrite")
     process = spec.read("process", _read_process, ())
     app_name = spec.checked("appName", v.object_name, None)
+    _check_data_shape(ctx, spec.get("data"), spec.at("data"), data, strategy, process)
     for other in others:
         if (other.app_name, other.path) == (app_name, path):
             message = f"{v.q(path)} is also written by Config {v.q(other.name)} (line {other.line})"
@@ -63,6 +64,45 @@ def _read_data(ctx: Ctx, node: YNode, path: str) -> str:
     if not text.strip():
         raise ctx.error(node.line, path, "must not be empty")
     return text
+
+
+def _check_data_shape(ctx: Ctx, node: YNode | None, path: str, data: str, strategy: str,
+                      process: tuple[str, ...]) -> None:
+    """What a merge or a processor will parse must parse, so that it fails here, before any host."""
+    assert node is not None
+    needs = (("strategy merge", strategy == "merge"), ("process value", "value" in process),
+             ("process toSecret", "toSecret" in process))
+    mapping_for = [why for why, needed in needs if needed]
+    if not mapping_for and "toJson" not in process:
+        return
+    for_what = mapping_for[0] if mapping_for else "process toJson"
+    try:
+        documents = list(yaml.safe_load_all(data))
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        block = isinstance(node, YScalar) and node.style in ("|", ">")
+        line = node.line + 1 + mark.line if block and mark is not None else node.line
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise ctx.error(line, path, f"is not YAML, as {for_what} needs: {problem}") from None
+    if len(documents) != 1:
+        raise ctx.error(node.line, path, f"must be one YAML document for {for_what}, not {len(documents)}")
+    value = documents[0]
+    if mapping_for and not isinstance(value, dict):
+        raise ctx.error(node.line, path, f"must be a YAML mapping for {for_what}, not {_yaml_kind(value)}")
+    if "value" in process and "toBase64" in process[process.index("value"):] and not (
+            "toJson" in process[process.index("value"):process.index("toBase64")]):
+        for key, item in value.items():
+            if isinstance(item, (dict, list)):
+                raise ctx.error(node.line, path, f"value of {v.q(str(key))} must be text for value|toBase64, "
+                                f"not {_yaml_kind(item)} (add toJson before toBase64)")
+
+
+def _yaml_kind(value: object) -> str:
+    if isinstance(value, dict):
+        return "a mapping"
+    if isinstance(value, list):
+        return "a list"
+    return "null" if value is None else f"the scalar {v.q(str(value))}"
 
 
 def _read_process(ctx: Ctx, node: YNode, path: str) -> tuple[str, ...]:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import posixpath
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,6 +21,7 @@ from ..image.metadata import Application, ImageExtension, read_container_images,
 from ..image.platform import host_platform
 from ..image.reference import parse_reference
 from ..image.store import PlatformManifest, Store, TaggedImage
+from ..kubefile.plan import APPS_ROOT
 from ..registry.auth import Credentials
 from ..registry.config import RegistryConfig
 from ..registry.transfer import Registries
@@ -151,6 +153,24 @@ def plugin_vars(spec: ClusterSpec) -> list[dict[str, Any]]:
     return out
 
 
+def config_vars(spec: ClusterSpec) -> list[dict[str, Any]]:
+    """The Clusterfile's Configs in order, each path relative to the rootfs (sealer puts an ``appName``'s
+    under ``application/apps/<app>/``). Checked by the decoder: the path stays in the image, and the data
+    fits the strategy and processors."""
+    out = []
+    for config in spec.configs:
+        path = posixpath.join(APPS_ROOT, config.app_name, config.path) if config.app_name else config.path
+        out.append({"name": config.name, "path": posixpath.normpath(path), "data": config.data,
+                    "strategy": config.strategy, "process": list(config.process)})
+    return out
+
+
+def image_env(pm: PlatformManifest) -> dict[str, str]:
+    """The image's ENV: the templates' defaults, under the cluster env."""
+    ext = read_extension(pm.manifest) or ImageExtension()
+    return dict(ext.env)
+
+
 def app_command(app: Application) -> str:
     """sealer's rule: ``cd <app dir> && APPCMDS``, else kubectl apply / helm install / bash by type."""
     root = f"application/apps/{app.name}"
@@ -219,6 +239,8 @@ def build_request(spec: ClusterSpec, store: Store, root: Path, *, ssh_key: Secre
         "sealer_master0": master0.ip,
         "sealer_data_root": cluster.data_root,
         "sealer_env": dict(cluster.env),
+        "sealer_image_env": image_env(chosen),
+        "sealer_configs": config_vars(spec),
         "sealer_registry": registry_vars(cluster, state, credentials=credentials,
                                          config=registries.config if registries else None),
         "sealer_plugins": plugin_vars(spec),

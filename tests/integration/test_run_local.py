@@ -9,6 +9,7 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
+import yaml
 
 from sealer_runner.build.builder import Builder, BuildOptions
 from sealer_runner.clusterfile import load_clusterfile
@@ -147,3 +148,132 @@ def test_plugins_run_at_their_phases_in_scope_once(tmp_path):
         "in the rootfs, with the cluster env; the node-scoped plugin skipped on a master"
     again = run(request)
     assert again.ok and again.changed == 0 and len(log.read_text().splitlines()) == 2
+
+
+CONFIG_CLUSTERFILE = """\
+apiVersion: sealer.io/v2
+kind: Cluster
+metadata: {{name: local}}
+spec:
+  image: example.com/local:v1
+  dataRoot: {data_root}
+  env: [PodCIDR=100.64.0.0/10, SvcCIDR=10.96.0.0/22]
+  hosts:
+    - ips: [127.0.0.1]
+      roles: [master]
+      env: [HOST_ONLY=on-this-host]
+"""
+
+MERGE_APP = """\
+---
+apiVersion: sealer.io/v1
+kind: Config
+metadata: {{name: app}}
+spec:
+  path: etc/app.yaml
+  strategy: merge
+  data: |
+{data}"""
+
+OVERWRITE_EXTRA = """\
+---
+apiVersion: sealer.io/v1
+kind: Config
+metadata: {name: extra}
+spec:
+  path: etc/extra.conf
+  data: |
+    written by a Config
+---
+apiVersion: sealer.io/v1
+kind: Config
+metadata: {name: web-values}
+spec:
+  appName: web
+  path: values.yaml
+  strategy: merge
+  data: |
+    replicas: 3
+"""
+
+CONFIG_IMAGE = {
+    "Kubefile": "FROM scratch\nCOPY etc etc\nCOPY application application\nENV SvcCIDR=10.0.0.0/8\n"
+                "ENV FROM_IMAGE=image-default\n",
+    "etc/app.yaml": "server:\n  port: 80\n  workers: 2\nlog: info\n",
+    "etc/kubeadm.yml.tmpl": "podSubnet: {{ .PodCIDR }}\nserviceSubnet: {{ .SvcCIDR }}\n"
+                            "image: {{ .FROM_IMAGE }}\nhost: {{ .HOST_ONLY }}\n",
+    "application/apps/web/values.yaml": "replicas: 1\nimage: web:v1\n",
+}
+
+
+def config_request(tmp_path: Path, store: Store, *docs: str):
+    spec = load_clusterfile(CONFIG_CLUSTERFILE.format(data_root=tmp_path / "hosts") + "".join(docs))
+    request = build_request(spec, store, store.root, ssh_key=None)
+    for hostvars in request.inventory["all"]["hosts"].values():
+        hostvars["ansible_connection"] = "local"
+        hostvars["ansible_python_interpreter"] = __import__("sys").executable
+    return replace(request, ssh_password=None, tags=("validate", "rootfs", "config"))
+
+
+def test_configs_and_templates_applied_idempotent_reversible_and_reapplied_after_a_rebuild(tmp_path):
+    store = Store(tmp_path / "store")
+    build(store, tmp_path / "ctx", CONFIG_IMAGE)
+    rootfs = tmp_path / "hosts" / "local" / "rootfs"
+    merge = MERGE_APP.format(data="    server:\n      workers: 8\n      tls: true\n")
+
+    first = run(config_request(tmp_path, store, merge, OVERWRITE_EXTRA))
+    assert first.ok, first.failures
+    assert yaml.safe_load((rootfs / "etc/app.yaml").read_text()) == {
+        "server": {"port": 80, "workers": 8, "tls": True}, "log": "info"}
+    assert (rootfs / "etc/extra.conf").read_text() == "written by a Config\n"
+    assert yaml.safe_load((rootfs / "application/apps/web/values.yaml").read_text()) == {
+        "replicas": 3, "image": "web:v1"}, "an appName's path is under its app"
+    assert (rootfs / "etc/kubeadm.yml").read_text() == (
+        "podSubnet: 100.64.0.0/10\nserviceSubnet: 10.96.0.0/22\nimage: image-default\nhost: on-this-host\n"
+    ), "the image's ENV under the cluster env under the host's"
+
+    again = run(config_request(tmp_path, store, merge, OVERWRITE_EXTRA))
+    assert again.ok and again.changed == 0, "a second run changes nothing"
+
+    fewer = run(config_request(tmp_path, store, MERGE_APP.format(data="    log: debug\n")))
+    assert fewer.ok, fewer.failures
+    assert yaml.safe_load((rootfs / "etc/app.yaml").read_text()) == {
+        "server": {"port": 80, "workers": 2}, "log": "debug"}, "the old Config data leaves nothing behind"
+    assert not (rootfs / "etc/extra.conf").exists(), "a dropped Config's new file is removed"
+    assert (rootfs / "application/apps/web/values.yaml").read_text() == "replicas: 1\nimage: web:v1\n"
+
+    build(store, tmp_path / "ctx", {**CONFIG_IMAGE, "etc/app.yaml": "server:\n  port: 8080\nlog: info\n"})
+    rebuilt = run(config_request(tmp_path, store, MERGE_APP.format(data="    log: debug\n")))
+    assert rebuilt.ok, rebuilt.failures
+    assert yaml.safe_load((rootfs / "etc/app.yaml").read_text()) == {"server": {"port": 8080}, "log": "debug"}, \
+        "the new image's file, with the Config applied again"
+    assert (rootfs / "etc/kubeadm.yml").is_file(), "templates are rendered again in the rebuilt rootfs"
+    last = run(config_request(tmp_path, store, MERGE_APP.format(data="    log: debug\n")))
+    assert last.ok and last.changed == 0
+
+
+def test_bad_configs_fail_before_any_host_is_touched(tmp_path):
+    store = Store(tmp_path / "store")
+    build(store, tmp_path / "ctx", CONFIG_IMAGE)
+    request = config_request(tmp_path, store)
+    request.extravars["sealer_configs"] = [{"name": "escape", "path": "etc/../../outside", "data": "x"},
+                                           {"name": "fine", "path": "etc/a", "data": "x"},
+                                           {"name": "list", "path": "etc/b", "data": "- x\n", "strategy": "merge"}]
+    result = run(request)
+    assert not result.ok
+    failure = str(result.failures[0])
+    assert "Config escape: path 'etc/../../outside' leaves the rootfs" in failure, failure
+    assert "Config list: strategy merge: data must be a YAML mapping" in failure, failure
+    assert "fine" not in failure
+    assert not (tmp_path / "hosts").exists(), "validation fails before the rootfs phase"
+
+
+def test_an_unknown_template_variable_fails_naming_the_file_and_line(tmp_path):
+    store = Store(tmp_path / "store")
+    build(store, tmp_path / "ctx", {**CONFIG_IMAGE, "etc/bad.conf.tmpl": "ok\nvalue: {{ .NOT_SET }}\n"})
+    result = run(config_request(tmp_path, store))
+    assert not result.ok
+    failure = str(result.failures[0])
+    assert "template etc/bad.conf.tmpl:2: no variable NOT_SET" in failure, failure
+    assert not (tmp_path / "hosts" / "local" / "rootfs" / "etc" / "kubeadm.yml").exists(), \
+        "nothing is rendered when one template fails"

@@ -2,24 +2,39 @@
 # Copyright: sealer_runner developers. Apache-2.0.
 """Private to the sealer.cluster collection: host-side image layer delivery.
 
-Keeps a host's layer store (verified blobs, one file per digest) and makes a
-rootfs equal to an ordered list of layers. Runs on the managed host with the
-Python standard library only.
+Keeps a host's layer store and makes a rootfs equal to an ordered list of layers.
+Runs on the managed host with the Python standard library only.
+
+Store layout (``<store>/``):
+  ``<hex>``                a verified layer blob (gzip'd tar), the digest marker of "this host has it"
+  ``unpacked/<hex>/``      the same layer already untarred, made in the same pass that received the blob,
+                           consumed (moved into the rootfs) when the layer is applied
+  ``incoming/<hex>``       a blob uploaded by other means (``copy``), adopted after verification
+
+A blob arriving over a stream (SSH from the controller, HTTP from master0) is hashed, written and
+untarred in one pass, so applying it afterwards is a series of renames rather than a second read.
+
+Also runnable as a script, so the controller can stream a layer into it over SSH::
+
+    python3 _layers.py receive STORE DIGEST < blob
 """
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
 import os
 import shutil
+import stat
+import sys
 import tarfile
-import urllib.request
 
 APPLIED = ".sealer-layers.json"
 WHITEOUT = ".wh."
 OPAQUE = ".wh..wh..opq"
 CHUNK = 1 << 20
+UNPACKED = "unpacked"
 
 
 class LayerError(Exception):
@@ -37,57 +52,146 @@ def blob_path(store, digest):
     return os.path.join(store, hex_of(digest))
 
 
-def present(store, digest):
-    return os.path.isfile(blob_path(store, digest))
+def present(store, digest, size=None):
+    """Whether the host keeps the blob *digest* (of *size* bytes, when known: blobs are not fsync'd, so
+    a host that crashed while receiving may hold a torn one, which this sends again)."""
+    try:
+        st = os.stat(blob_path(store, digest))
+    except OSError:
+        return False
+    return stat.S_ISREG(st.st_mode) and (size is None or st.st_size == size)
 
 
 def missing(store, layers):
-    return [layer.get("digest") for layer in layers if not present(store, layer.get("digest"))]
+    return [layer.get("digest") for layer in layers if not present(store, layer.get("digest"), layer.get("size"))]
 
 
-def _sha256_file(path):
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(CHUNK), b""):
-            h.update(block)
-    return "sha256:" + h.hexdigest()
+class _Tee(object):
+    """A readable stream that hashes and keeps (writes to *out*) every byte read through it."""
+
+    def __init__(self, stream, out):
+        self._stream = stream
+        self._out = out
+        self.hash = hashlib.sha256()
+        self.size = 0
+
+    def read(self, n=-1):
+        data = self._stream.read(n if n is not None and n >= 0 else CHUNK)
+        if data:
+            self.hash.update(data)
+            self._out.write(data)
+            self.size += len(data)
+        return data
+
+    def drain(self):
+        while self.read(CHUNK):
+            pass
 
 
-def adopt_incoming(store):
-    """Verify blobs uploaded to ``<store>/incoming/<hex>`` and move the good ones in; returns them."""
-    incoming = os.path.join(store, "incoming")
+def unpacked_path(store, digest):
+    return os.path.join(store, UNPACKED, hex_of(digest))
+
+
+def receive(store, digest, stream, unpack=True):
+    """Keep the blob *digest* read from *stream*: hash it, write it and (with *unpack*) untar it into
+    ``unpacked/<hex>`` in the same pass. Nothing is kept unless the whole stream matches *digest*.
+    Returns the number of bytes received."""
+    os.makedirs(os.path.join(store, UNPACKED), exist_ok=True)
+    final = blob_path(store, digest)
+    part = final + ".part"
+    tree = unpacked_path(store, digest)
+    tree_part = tree + ".part"
+    _remove(tree_part)
+    try:
+        with open(part, "wb") as out:
+            tee = _Tee(stream, out)
+            if unpack:
+                try:
+                    _unpack_stream(tee, tree_part)
+                except LayerError:
+                    # not a tar we can untar as it streams: keep the blob; apply untars it later
+                    _remove(tree_part)
+            tee.drain()
+    except (OSError, ValueError) as exc:
+        _unlink(part)
+        _remove(tree_part)
+        raise LayerError("cannot receive %s: %s" % (digest, exc)) from exc
+    if "sha256:" + tee.hash.hexdigest() != digest:
+        _unlink(part)
+        _remove(tree_part)
+        raise LayerError("layer %s does not match its digest (received %d bytes); re-run to send it again"
+                         % (digest, tee.size))
+    if os.path.isdir(tree_part):
+        _remove(tree)
+        os.rename(tree_part, tree)
+    os.replace(part, final)
+    return tee.size
+
+
+def _unpack_stream(stream, dest):
+    """Untar a (gzip'd) tar stream into *dest* as it is, whiteout markers included."""
+    os.makedirs(dest)
+    try:
+        with tarfile.open(fileobj=stream, mode="r|*", bufsize=CHUNK) as tar:
+            tar.copybufsize = CHUNK  # the default 16 KiB re-slices the stream's 1 MiB buffer 64 times
+            for member in tar:
+                name = _normalise(member.name)
+                if not name:
+                    continue
+                if member.name != name:
+                    member.name = name
+                _extract_member(tar, member, dest, os.path.join(dest, name))
+    except (tarfile.TarError, EOFError, OSError) as exc:
+        raise LayerError("cannot untar: %s" % exc) from exc
+
+
+def adopt_incoming(store, directory=None):
+    """Verify blobs uploaded to ``<directory>/<hex>`` (default ``<store>/incoming``), untarring them in
+    the same pass, and keep the good ones; returns their digests."""
+    incoming = directory or os.path.join(store, "incoming")
     adopted = []
     if not os.path.isdir(incoming):
         return adopted
     for name in sorted(os.listdir(incoming)):
         path = os.path.join(incoming, name)
         digest = "sha256:" + name
-        if _sha256_file(path) != digest:
-            os.unlink(path)
-            raise LayerError("uploaded layer %s is damaged (digest mismatch); re-run to send it again" % digest)
-        os.replace(path, blob_path(store, digest))
+        hex_of(digest)
+        try:
+            with open(path, "rb") as stream:
+                receive(store, digest, stream)
+        finally:
+            _unlink(path)
         adopted.append(digest)
     return adopted
 
 
-def fetch(store, url, digest, timeout=300):
-    """Download one blob from another host of the cluster, verifying it before it is kept."""
-    os.makedirs(store, exist_ok=True)
-    part = blob_path(store, digest) + ".part"
-    h = hashlib.sha256()
-    try:
-        with urllib.request.urlopen("%s/%s" % (url.rstrip("/"), hex_of(digest)), timeout=timeout) as resp, \
-                open(part, "wb") as out:
-            for block in iter(lambda: resp.read(CHUNK), b""):
-                h.update(block)
-                out.write(block)
-    except (OSError, ValueError) as exc:
-        _unlink(part)
-        raise LayerError("cannot fetch %s from %s: %s" % (digest, url, exc))
-    if "sha256:" + h.hexdigest() != digest:
-        _unlink(part)
-        raise LayerError("layer %s fetched from %s does not match its digest" % (digest, url))
-    os.replace(part, blob_path(store, digest))
+def fetch(store, urls, digest, wait=0, timeout=300, sleep=None):
+    """Download one blob from another host of the cluster, verifying and untarring it as it arrives.
+
+    *urls* are tried in order. A source that answers 404 does not have the blob yet (it is itself still
+    fetching it: the fan-out is a tree) and is asked again for up to *wait* seconds; a source that cannot
+    be reached, or fails mid-way, is left for the next one."""
+    import time
+    import urllib.error
+    import urllib.request  # here, not at the top: `receive` starts ~0.1 s sooner without it
+
+    sleep = sleep or time.sleep
+    errors = []
+    for url in urls:
+        deadline = time.monotonic() + wait
+        while True:
+            try:
+                with urllib.request.urlopen("%s/%s" % (url.rstrip("/"), hex_of(digest)), timeout=timeout) as resp:
+                    return receive(store, digest, resp)
+            except urllib.error.HTTPError as exc:
+                if exc.code == 404 and time.monotonic() < deadline:
+                    sleep(0.2)
+                    continue
+                errors.append("%s: %s" % (url, exc))
+            except (OSError, ValueError, LayerError) as exc:
+                errors.append("%s: %s" % (url, exc))
+            break
+    raise LayerError("cannot fetch %s (%s)" % (digest, "; ".join(errors) or "no source given"))
 
 
 def applied(rootfs):
@@ -121,7 +225,7 @@ def apply(store, rootfs, digests):
         shutil.rmtree(target, ignore_errors=True)
     os.makedirs(target, exist_ok=True)
     for digest in todo:
-        extract(blob_path(store, digest), target)
+        apply_one(store, digest, target)
     _write_applied(target, digests)
     if action == "rebuild":  # swap in the new tree: files of dropped layers disappear with the old one
         old = rootfs + ".old"
@@ -131,6 +235,71 @@ def apply(store, rootfs, digests):
         os.replace(target, rootfs)
         shutil.rmtree(old, ignore_errors=True)
     return action
+
+
+def apply_one(store, digest, root):
+    """Apply one layer onto *root*: by moving its unpacked tree in when it was untarred on arrival,
+    else by untarring its blob. A merge cut short is not resumed: its tree is dropped, the blob used."""
+    tree = unpacked_path(store, digest)
+    merging = tree + ".merging"
+    _remove(merging)
+    if os.path.isdir(tree):
+        os.rename(tree, merging)
+        try:
+            merge(merging, root)
+        except OSError as exc:
+            if exc.errno != errno.EXDEV:
+                raise LayerError("cannot apply %s: %s" % (digest, exc)) from exc
+            extract(blob_path(store, digest), root)  # rootfs on another filesystem than the store
+        finally:
+            _remove(merging)
+        return
+    extract(blob_path(store, digest), root)
+
+
+def merge(layer, root, rel=""):
+    """Move an unpacked layer's entries into *root*, honouring its OCI whiteouts (applied first, so a
+    layer may delete a lower entry and create a new one of the same name)."""
+    src_dir = os.path.join(layer, rel) if rel else layer
+    dst_dir = os.path.join(root, rel) if rel else root
+    names = sorted(os.listdir(src_dir))
+    if OPAQUE in names:
+        for child in os.listdir(dst_dir):
+            _remove(os.path.join(dst_dir, child))
+    for name in names:
+        if name.startswith(WHITEOUT) and name != OPAQUE:
+            _remove(os.path.join(dst_dir, name[len(WHITEOUT):]))
+    for name in names:
+        if name.startswith(WHITEOUT):
+            continue
+        src = os.path.join(src_dir, name)
+        dst = os.path.join(dst_dir, name)
+        child = (rel + "/" if rel else "") + name
+        src_st = os.lstat(src)
+        if stat.S_ISDIR(src_st.st_mode) and os.path.isdir(dst) and not os.path.islink(dst):
+            merge(layer, root, child)
+            _copy_dir_attrs(src_st, dst)
+            continue
+        if os.path.lexists(dst):
+            _remove(dst)
+        os.rename(src, dst)
+        if stat.S_ISDIR(src_st.st_mode):
+            _strip_markers(dst)
+
+
+def _copy_dir_attrs(st, path):
+    os.chmod(path, stat.S_IMODE(st.st_mode))
+    if os.geteuid() == 0:
+        os.lchown(path, st.st_uid, st.st_gid)
+    os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns))
+
+
+def _strip_markers(tree):
+    """Whiteouts inside a directory new to the rootfs hide nothing: drop the markers themselves."""
+    for parent, _dirs, files in os.walk(tree):
+        for name in files:
+            if name.startswith(WHITEOUT):
+                os.unlink(os.path.join(parent, name))
 
 
 def extract(blob, root):
@@ -157,7 +326,7 @@ def extract(blob, root):
                     _extract_member(tar, member, root, target)
                     created.add(name)
     except (tarfile.TarError, OSError, EOFError) as exc:
-        raise LayerError("cannot extract %s: %s" % (blob, exc))
+        raise LayerError("cannot extract %s: %s" % (blob, exc)) from exc
 
 
 def _extract_member(tar, member, root, target):
@@ -206,3 +375,20 @@ def _write_applied(root, digests):
     with open(tmp, "w") as f:
         json.dump(digests, f)
     os.replace(tmp, os.path.join(root, APPLIED))
+
+
+def _main(argv):
+    if len(argv) != 4 or argv[1] != "receive":
+        sys.stderr.write("usage: %s receive STORE DIGEST < blob\n" % argv[0])
+        return 2
+    try:
+        size = receive(argv[2], argv[3], getattr(sys.stdin, "buffer", sys.stdin))
+    except LayerError as exc:
+        sys.stderr.write("%s\n" % exc)
+        return 1
+    sys.stdout.write(json.dumps({"digest": argv[3], "size": size}) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(_main(sys.argv))

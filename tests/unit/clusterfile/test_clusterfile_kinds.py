@@ -100,6 +100,41 @@ def test_config_errors(spec: str, message: str) -> None:
     assert error(config(spec)) == message
 
 
+@pytest.mark.parametrize(
+    ("spec", "message"),
+    [
+        ("path: a\nstrategy: merge\ndata: just text\n",
+         'Clusterfile:18: Config "mysql-config": spec.data: must be a YAML mapping for strategy merge, '
+         'not the scalar "just text"'),
+        ("path: a\nstrategy: merge\ndata:\n  - a\n",
+         'Clusterfile:19: Config "mysql-config": spec.data: must be a YAML mapping for strategy merge, not a list'),
+        ("path: a\nstrategy: merge\ndata: |\n  a: 1\n  b: [2\n  c: 3\n",
+         'Clusterfile:21: Config "mysql-config": spec.data: is not YAML, as strategy merge needs: '
+         "expected ',' or ']', but got ':'"),
+        ("path: a\nstrategy: merge\ndata: |\n  a: 1\n  ---\n  b: 2\n",
+         'Clusterfile:18: Config "mysql-config": spec.data: must be one YAML document for strategy merge, not 2'),
+        ("path: a\nprocess: value\ndata: '[1]'\n",
+         'Clusterfile:18: Config "mysql-config": spec.data: must be a YAML mapping for process value, not a list'),
+        ("path: a\nprocess: toSecret\ndata: x\n",
+         'Clusterfile:18: Config "mysql-config": spec.data: must be a YAML mapping for process toSecret, '
+         'not the scalar "x"'),
+        ("path: a\nprocess: toJson\ndata: '{a: [1'\n",
+         'Clusterfile:18: Config "mysql-config": spec.data: is not YAML, as process toJson needs: '),
+        ("path: a\nprocess: value|toBase64\ndata:\n  a: {b: 1}\n",
+         'Clusterfile:19: Config "mysql-config": spec.data: value of "a" must be text for value|toBase64, '
+         'not a mapping (add toJson before toBase64)'),
+    ],
+)
+def test_config_data_must_fit_its_strategy_and_processors(spec: str, message: str) -> None:
+    assert error(config(spec)).startswith(message)
+
+
+def test_config_data_that_fits_is_accepted() -> None:
+    spec = load(config("path: a\nstrategy: merge\nprocess: value|toJson|toBase64\ndata:\n  a: {b: 1}\n"),
+                config("path: b\ndata: '- not checked: overwrite takes any text'\n", name="plain"))
+    assert [c.name for c in spec.configs] == ["mysql-config", "plain"]
+
+
 def test_config_name_errors() -> None:
     assert error(config("path: a\ndata: x\n", name="'my config'")) == (
         'Clusterfile:14: Config "my config": metadata.name: "my config" is not a valid name (letters, digits, \'-\', \'_\' and \'.\')'

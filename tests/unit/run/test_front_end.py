@@ -5,7 +5,7 @@ import yaml
 from sealer_runner.cli.run_cmd import _flags_cluster
 from sealer_runner.clusterfile import load_clusterfile
 from sealer_runner.errors import ClusterfileError
-from sealer_runner.run.cluster import ClusterState, ansible_cfg
+from sealer_runner.run.cluster import ClusterState, ansible_cfg, config_vars
 from sealer_runner.run.inventory import build_inventory
 from sealer_runner.run.pki import ensure_registry_pki
 
@@ -88,3 +88,35 @@ def test_failure_messages_drop_banners_and_explain_host_key_changes():
     plain = {"event": "runner_on_failed", "event_data": {"host": "h", "task": "t", "role": "r",
                                                          "res": {"msg": "----\nreal problem\nmore detail\nmore"}}}
     assert str(_failure(plain)) == "h failed at r: t: real problem more detail"
+
+
+CONFIGS = """\
+---
+apiVersion: sealer.io/v1
+kind: Config
+metadata: {name: values}
+spec:
+  appName: web
+  path: ./conf/../values.yaml
+  strategy: merge
+  data: |
+    replicas: 3
+---
+apiVersion: sealer.io/v1
+kind: Config
+metadata: {name: kubelet}
+spec:
+  path: etc/kubelet.conf
+  process: value|toJson
+  data: {maxPods: 200}
+"""
+
+
+def test_config_vars_in_order_with_app_paths_under_the_app():
+    spec = load_clusterfile(CLUSTERFILE + CONFIGS)
+    assert config_vars(spec) == [
+        {"name": "values", "path": "application/apps/web/values.yaml", "data": "replicas: 3\n",
+         "strategy": "merge", "process": []},
+        {"name": "kubelet", "path": "etc/kubelet.conf", "data": "maxPods: 200\n", "strategy": "overwrite",
+         "process": ["value", "toJson"]},
+    ]

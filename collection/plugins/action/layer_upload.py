@@ -1,0 +1,82 @@
+# -*- coding: utf-8 -*-
+# Copyright: sealer_runner developers. Apache-2.0.
+"""Action for sealer.cluster.layer_upload: send the controller's layer blobs a host lacks, each once.
+
+Over OpenSSH each blob is streamed straight into the host's ``_layers.py receive``, which hashes,
+keeps and untars it in one pass. Over other connections, or with privilege escalation, blobs go
+through ``put_file`` into a temporary directory and the image_layer module adopts them.
+"""
+
+from __future__ import annotations
+
+import os
+
+from ansible.errors import AnsibleActionFail
+from ansible.plugins.action import ActionBase
+from ansible_collections.sealer.cluster.plugins.module_utils import _layers
+from ansible_collections.sealer.cluster.plugins.plugin_utils import _ssh_stream
+
+MODULE = "sealer.cluster.image_layer"
+
+
+class ActionModule(ActionBase):
+    TRANSFERS_FILES = True
+    _VALID_ARGS = frozenset(("layers", "store"))
+    _requires_connection = True
+
+    def run(self, tmp=None, task_vars=None):
+        result = super().run(tmp, task_vars)
+        layers, store = self._task.args.get("layers"), self._task.args.get("store")
+        if not isinstance(layers, list) or not store:
+            raise AnsibleActionFail("layers (a list) and store are required")
+        for layer in layers:
+            if not isinstance(layer, dict) or not layer.get("source"):
+                raise AnsibleActionFail("every layer needs a digest and a source (the blob on the controller)")
+            if not os.path.isfile(layer["source"]):
+                raise AnsibleActionFail("layer %s: %s is not a file on the controller"
+                                        % (layer.get("digest"), layer["source"]))
+        query = self._execute_module(MODULE, module_args={"layers": layers, "store": store, "state": "query"},
+                                     task_vars=task_vars)
+        if query.get("failed"):
+            return query
+        todo = [layer for layer in layers if layer["digest"] in set(query["missing"])]
+        result.update(changed=bool(todo), uploaded=[layer["digest"] for layer in todo],
+                      bytes=sum(os.path.getsize(layer["source"]) for layer in todo), method="none")
+        if not todo or self._task.check_mode:
+            return result
+        if _ssh_stream.supported(self._connection, self._play_context):
+            result["method"] = "ssh-stream"
+            self._stream(todo, store, query["python"])
+        else:
+            result["method"] = "put_file"
+            self._put(todo, store, task_vars)
+        return result
+
+    def _stream(self, todo, store, python):
+        with open(_layers.__file__, encoding="utf-8") as f:
+            receiver = f.read()
+        for layer in todo:
+            try:
+                _ssh_stream.run_with_file(self._connection, self._play_context,
+                                          [python, "-c", receiver, "receive", store, layer["digest"]], layer["source"])
+            except _ssh_stream.StreamError as exc:
+                raise AnsibleActionFail("layer %s: %s" % (layer["digest"], exc)) from exc
+
+    def _put(self, todo, store, task_vars):
+        tmp = self._make_tmp_path()
+        upload = self._connection._shell.join_path(tmp, "layers")  # apart from the module's own files
+        try:
+            made = self._low_level_execute_command("mkdir -m 0700 %s" % self._connection._shell.quote(upload))
+            if made["rc"]:
+                raise AnsibleActionFail("cannot make %s: %s" % (upload, made["stderr"]))
+            for layer in todo:
+                self._connection.put_file(layer["source"], self._connection._shell.join_path(
+                    upload, _layers.hex_of(layer["digest"])))
+            self._fixup_perms2((tmp, upload))
+            adopted = self._execute_module(MODULE, module_args={
+                "layers": [{"digest": layer["digest"]} for layer in todo], "store": store,
+                "incoming": upload, "state": "fetched"}, task_vars=task_vars)
+            if adopted.get("failed"):
+                raise AnsibleActionFail(adopted.get("msg", "cannot adopt the uploaded layers"))
+        finally:
+            self._remove_tmp_path(tmp)

@@ -1,0 +1,66 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: sealer_runner developers. Apache-2.0.
+# The work is done by the action plugin of the same name (plugins/action/layer_upload.py), on the
+# controller; this file documents it.
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+---
+module: layer_upload
+short_description: Send a host the cluster-image layers it lacks, from the controller, each once
+description:
+  - Asks the host which of I(layers) its layer store lacks (as C(sealer.cluster.image_layer state=query))
+    and sends only those, from the files named by each layer's C(source) on the controller.
+  - Over the OpenSSH connection each blob is streamed through the play's own SSH connection into a
+    receiver on the host that hashes it, writes it and untars it in the same pass; nothing is kept
+    unless the digest matches. This is about as fast as C(tar c | ssh host tar x).
+  - Over other connections, or with privilege escalation, blobs are copied with the connection's
+    C(put_file) into a temporary directory and verified and adopted by C(sealer.cluster.image_layer).
+  - A host that already has every layer is sent nothing and reports no change.
+version_added: "0.1.0"
+author: sealer_runner developers
+options:
+  layers:
+    description: The image's layers, each a dict with C(digest) (C(sha256:...)) and C(source), the blob's path on the controller.
+    type: list
+    elements: dict
+    required: true
+  store:
+    description: Directory holding this cluster's layer blobs on the host.
+    type: path
+    required: true
+attributes:
+  action:
+    support: full
+  check_mode:
+    support: full
+    details: Reports what would be sent.
+  diff_mode:
+    support: none
+"""
+
+EXAMPLES = r"""
+- name: Send master0 the layers it lacks
+  sealer.cluster.layer_upload:
+    layers: "{{ sealer_layers }}"
+    store: /var/lib/sealer/data/demo/layers
+  when: inventory_hostname == sealer_master0
+"""
+
+RETURN = r"""
+uploaded:
+  description: Digests sent to the host (in check mode, that would be sent).
+  returned: always
+  type: list
+  elements: str
+bytes:
+  description: Bytes sent (in check mode, that would be sent).
+  returned: always
+  type: int
+method:
+  description: How they were sent, C(ssh-stream), C(put_file), or C(none) when nothing was needed.
+  returned: always
+  type: str
+"""
