@@ -5,7 +5,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/install.sh --deps-only
 echo "==> ruff (pyflakes, bugbear)"
-.venv/bin/ruff check --quiet sealer_runner tests bench
+.venv/bin/ruff check --quiet sealer_runner collection tests bench
 set +e
 .venv/bin/python -m pytest -p no:cacheprovider "$@"
 rc=$?

@@ -13,10 +13,14 @@ from rich.markup import escape
 from ..clusterfile import load_clusterfile
 from ..errors import InputError, SealerError
 from ..run.cluster import build_request
+from ..run.external import push_for_cluster
 from ..run.runner import run as run_playbook
 from ..util.secret import Secret
 from .context import AppContext
+from .format import human_size
 from .options import parse_key_values
+from .progress import byte_progress
+from .registry_cmds import ProgressReporter
 from .run_display import RunDisplay
 
 
@@ -80,9 +84,12 @@ def run(app: AppContext, image: str | None, clusterfile: Path | None, masters: s
         spec = load_clusterfile(yaml.safe_dump_all([merged, *others], sort_keys=False), filename)
     for warning in spec.warnings:
         app.err.print(f"[yellow]warning:[/yellow] {escape(warning)}")
-    request = build_request(spec, app.store, app.root, ssh_key=_key(spec), tags=tuple(filter(None, (tags or "").split(","))),
+    tag_list = tuple(filter(None, (tags or "").split(",")))
+    request = build_request(spec, app.store, app.root, ssh_key=_key(spec), registries=app.registries, tags=tag_list,
                             verbosity=1 if app.debug else 0)
     started = time.monotonic()
+    if spec.cluster.registry.external is not None and (not tag_list or "registry" in tag_list):
+        _push_to_external(app, spec)
     app.info(f"Running {spec.cluster.image} on {len(spec.cluster.hosts)} host(s), cluster {spec.cluster.name}")
     with RunDisplay(app) as display:
         result = run_playbook(request, display)
@@ -92,6 +99,21 @@ def run(app: AppContext, image: str | None, clusterfile: Path | None, masters: s
         raise SealerError(f"run failed ({result.status}, rc {result.rc}):\n{lines}\n"
                           f"artifacts for post-mortem: {result.artifacts}")
     app.info(f"Done in {time.monotonic() - started:.1f}s: {result.changed} change(s). Artifacts: {result.artifacts}")
+
+
+def _push_to_external(app: AppContext, spec) -> None:
+    """The registry phase's front-end part: the cached images go to the external registry first."""
+    host = spec.cluster.registry.external.host
+    started = time.monotonic()
+    with byte_progress(app, f"pushing cached images to {host}", None) as advance:
+        reporter = ProgressReporter(advance)
+        pushed = push_for_cluster(spec, app.store, app.registries, reporter)
+    app.info(f"Pushed {len(pushed)} cached image(s) to {host}: {reporter.transferred} blob(s) sent "
+             f"({human_size(reporter.moved)}), {reporter.skipped} already there, in {time.monotonic() - started:.1f}s")
+    reduced = [p.source for p in pushed if p.reduced]
+    if reduced:
+        app.info(f"  {len(reduced)} of them hold only the cached platforms: pulls by the original index digest "
+                 "will not resolve there")
 
 
 def _documents(path: Path) -> list[Any]:

@@ -8,7 +8,7 @@ rules).  Errors keep the paths the user wrote (``masters.ipList[0]`` for v1).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from . import iprange
 from . import validate as v
@@ -304,9 +304,13 @@ def _read_registry(ctx: Ctx, node: YNode, path: str) -> Registry:
     registry = fields(ctx, node, path, ("localRegistry", "externalRegistry"))
     local_node = registry.node.entries.get("localRegistry")
     external = registry.read("externalRegistry", _read_external_registry, None)
+    if external is not None:
+        external = replace(external, line=registry.line("externalRegistry"))
     local: LocalRegistry | None = None
     if local_node is not None or external is None:
         local = registry.read("localRegistry", _read_local_registry, LocalRegistry())
+        if local_node is not None:
+            local = replace(local, line=registry.line("localRegistry"))
     return Registry(local=local, external=external)
 
 

@@ -218,6 +218,12 @@ class LocalRegistry:
     ha: bool = True
     insecure: bool = False
     cert: SubjectAltName = SubjectAltName()
+    line: int = field(default=0, compare=False)  # of the ``localRegistry:`` key (0: defaulted)
+
+    @property
+    def host(self) -> str:
+        """``domain:port``, as registry clients and containerd name it."""
+        return f"{_bracketed(self.domain)}:{self.port}"
 
 
 @dataclass(frozen=True)
@@ -228,6 +234,17 @@ class ExternalRegistry:
     port: int | None = None
     username: str | None = None
     password: Secret | None = None
+    line: int = field(default=0, compare=False)  # of the ``externalRegistry:`` key
+
+    @property
+    def host(self) -> str:
+        """``domain[:port]``, as registry clients and containerd name it."""
+        return f"{_bracketed(self.domain)}:{self.port}" if self.port else _bracketed(self.domain)
+
+
+def _bracketed(domain: str) -> str:
+    """An IPv6 address in brackets, so that a port can follow it."""
+    return f"[{domain}]" if ":" in domain else domain
 
 
 @dataclass(frozen=True)

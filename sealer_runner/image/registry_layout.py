@@ -11,6 +11,7 @@ without any import step::
     docker/registry/v2/repositories/<repo>/_manifests/tags/<tag>/index/sha256/<hex>/link
 
 Link files hold ``sha256:<hex>`` with no newline (the registry rejects one).
+:func:`import_blobs` reads blobs back out of such layers into the store (to push them elsewhere).
 The repository keeps the source registry's domain (``docker.io/library/nginx``)
 so equal paths from different registries never collide; a ``:port`` in the
 domain becomes ``_port`` (``127.0.0.1_5000/team/app``), as ``:`` is not allowed
@@ -20,16 +21,21 @@ in repository names.
 from __future__ import annotations
 
 import os
+import tarfile
+import zlib
 from dataclasses import dataclass
 from pathlib import PurePosixPath
-from typing import Iterable
+from typing import IO, Iterable
 
-from .digest import Digest
-from .layer import Entry, data_entry
+from ..errors import DigestMismatch, StoreError
+from .digest import Digest, is_digest
+from .layer import Entry, VerifyingReader, classify, data_entry
 from .reference import Reference
 from .store import Store
+from .types import Descriptor
 
 ROOT = "registry/docker/registry/v2"
+_BLOBS = f"{ROOT}/blobs/sha256/"
 
 
 @dataclass(frozen=True)
@@ -88,3 +94,48 @@ def _with_parents(files: dict[str, Entry]) -> list[Entry]:
                 continue
             dirs[name] = Entry(name, "dir", 0o755)
     return [*dirs.values(), *files.values()]
+
+
+def import_blobs(store: Store, layers: Iterable[Descriptor], wanted: set[Digest]) -> set[Digest]:
+    """Copy the *wanted* blobs found under ``registry/`` in *layers* into *store* (each verified);
+    returns those found nowhere. Layers are read only until every wanted blob is in the store."""
+    missing = {d for d in wanted if not store.has_blob(d)}
+    with store.writing():
+        for layer in layers:
+            if not missing:
+                break
+            _import_from(store, layer, missing)
+    return missing
+
+
+def _import_from(store: Store, layer: Descriptor, missing: set[Digest]) -> None:
+    reader = VerifyingReader(store, layer.digest)
+    try:
+        with tarfile.open(fileobj=reader, mode="r|*") as tar:  # type: ignore[call-overload]
+            for member in tar:
+                digest = _blob_digest(member)
+                if digest in missing and member.isfile():
+                    _store_verified(store, tar.extractfile(member), digest, layer)
+                    missing.discard(digest)
+        reader.drain()
+    except (tarfile.TarError, zlib.error, EOFError, OSError) as exc:
+        raise StoreError(f"cannot read layer {layer.digest}: {exc}") from exc
+
+
+def _blob_digest(member: tarfile.TarInfo) -> Digest | None:
+    """``registry/docker/registry/v2/blobs/sha256/<hh>/<hex>/data`` -> ``sha256:<hex>``."""
+    kind, name = classify(member.name)
+    if kind != "entry" or not name.startswith(_BLOBS) or not name.endswith("/data"):
+        return None
+    parts = name[len(_BLOBS):].split("/")
+    text = f"sha256:{parts[1]}" if len(parts) == 3 else ""
+    return Digest(text) if is_digest(text) and parts[0] == parts[1][:2] else None
+
+
+def _store_verified(store: Store, stream: IO[bytes] | None, digest: Digest, layer: Descriptor) -> None:
+    if stream is None:
+        return
+    try:
+        store.put_stream(stream, digest)  # type: ignore[arg-type]
+    except DigestMismatch as exc:
+        raise StoreError(f"layer {layer.digest}: cached blob {digest} is damaged: {exc}") from exc

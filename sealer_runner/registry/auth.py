@@ -13,6 +13,7 @@ import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 from ..errors import InputError
 from ..util.fs import atomic_write_bytes
@@ -49,6 +50,24 @@ def parse_challenge(header: str) -> Challenge | None:
 def registry_key(registry: str) -> str:
     """The key Docker uses in auth files: Docker Hub is ``https://index.docker.io/v1/``."""
     return "https://index.docker.io/v1/" if registry in ("docker.io", "index.docker.io", "registry-1.docker.io") else registry
+
+
+class CredentialSource(Protocol):
+    """Anything that finds the credentials kept for a registry name."""
+
+    def get(self, registry: str) -> Credentials | None: ...
+
+
+@dataclass(frozen=True)
+class PinnedCredentials:
+    """Credentials given for one registry (by a Clusterfile, say), in front of another source."""
+
+    registry: str
+    credentials: Credentials
+    fallback: CredentialSource
+
+    def get(self, registry: str) -> Credentials | None:
+        return self.credentials if registry == self.registry else self.fallback.get(registry)
 
 
 class AuthStore:

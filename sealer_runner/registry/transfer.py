@@ -21,7 +21,7 @@ from ..image.reference import Reference
 from ..image.store import Store, TaggedImage
 from ..image.types import INDEX_TYPES, MANIFEST_TYPES, Descriptor, Index, Manifest, Platform, parse_json_blob
 from ..util.lock import file_lock
-from .auth import AuthStore, Credentials
+from .auth import CredentialSource, Credentials, PinnedCredentials
 from .client import RegistryClient, make_pool
 from .config import RegistryConfig
 
@@ -44,10 +44,14 @@ class Registries:
     """Makes clients for a registry name: its mirrors first, then itself; one pool per host."""
 
     config: RegistryConfig
-    auth: AuthStore
+    auth: CredentialSource
 
     def __post_init__(self) -> None:
         self._pools: dict[str, urllib3.PoolManager] = {}
+
+    def with_credentials(self, registry: str, credentials: Credentials) -> "Registries":
+        """The same registries, with *credentials* used for *registry* instead of the kept ones."""
+        return Registries(self.config, PinnedCredentials(registry, credentials, self.auth))
 
     def clients(self, registry: str, *, mirrors: bool = True) -> list[RegistryClient]:
         endpoints = self.config.endpoints(registry)
@@ -223,24 +227,40 @@ def _fetch_into(client: RegistryClient, repo: str, desc: Descriptor, partial: Pa
 # ----------------------------------------------------------------------------- push
 
 
+@dataclass(frozen=True)
+class PushPlan:
+    """What one push sends, all from the store: blobs (configs and layers), then the child manifests
+    of an index by digest, then the top manifest by the destination's tag (or its digest)."""
+
+    blobs: tuple[Descriptor, ...]
+    children: tuple[Descriptor, ...]
+    top: Descriptor
+
+
 def push(store: Store, image: TaggedImage, dest: Reference, registries: Registries,
          reporter: TransferReporter | None = None) -> Digest:
     """Push *image* to *dest*; returns the pushed (top) manifest digest."""
-    reporter = reporter or TransferReporter()
-    client = registries.clients(dest.domain, mirrors=False)[0]
-    repo = dest.path
     top = image.descriptor
     platforms = store.platform_manifests(top)
     blobs: dict[Digest, Descriptor] = {}
     for pm in platforms:
         for desc in (pm.manifest.config, *pm.manifest.layers):
             blobs.setdefault(desc.digest, desc)
+    children = tuple(pm.descriptor for pm in platforms) if top.media_type in INDEX_TYPES else ()
+    return push_plan(store, PushPlan(tuple(blobs.values()), children, top), dest, registries, reporter)
+
+
+def push_plan(store: Store, plan: PushPlan, dest: Reference, registries: Registries,
+              reporter: TransferReporter | None = None) -> Digest:
+    """Send *plan* to *dest*: blobs the registry has are skipped; returns the top manifest's digest."""
+    reporter = reporter or TransferReporter()
+    client = registries.clients(dest.domain, mirrors=False)[0]
+    repo = dest.path
     sources = _mount_sources(store, dest)
-    _parallel(lambda d: _upload(client, store, repo, d, sources, reporter), blobs.values())
-    if top.media_type in INDEX_TYPES:
-        for pm in platforms:
-            client.put_manifest(repo, str(pm.descriptor.digest), store.read_blob(pm.descriptor.digest),
-                                pm.descriptor.media_type)
+    _parallel(lambda d: _upload(client, store, repo, d, sources, reporter), plan.blobs)
+    for child in plan.children:
+        client.put_manifest(repo, str(child.digest), store.read_blob(child.digest), child.media_type)
+    top = plan.top
     client.put_manifest(repo, dest.tag or str(top.digest), store.read_blob(top.digest), top.media_type)
     return top.digest
 

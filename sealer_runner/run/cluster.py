@@ -1,7 +1,8 @@
 """From a Clusterfile and a stored image to a ready ansible-runner request, in the cluster's state dir.
 
 State lives in ``<root>/clusters/<name>/``: ``runner/`` (ansible-runner's private data dir and
-artifacts), ``known_hosts`` (host keys, accepted on first sight), ``cp/`` (SSH control sockets).
+artifacts), ``known_hosts`` (host keys, accepted on first sight), ``cp/`` (SSH control sockets),
+``pki/`` (the cluster CA, the registry certificate and its htpasswd line).
 """
 
 from __future__ import annotations
@@ -21,10 +22,16 @@ from ..image.platform import host_platform
 from ..image.reference import parse_reference
 from ..image.store import PlatformManifest, Store, TaggedImage
 from ..kubefile.plan import APPS_ROOT
+from ..registry.auth import Credentials
+from ..registry.config import RegistryConfig
+from ..registry.transfer import Registries
 from ..util.secret import Secret
+from .htpasswd import htpasswd_line
 from .inventory import build_inventory, host_order
 from .pki import ensure_registry_pki
+from .registry_access import check_registry, registry_credentials
 from .runner import RunRequest
+from .vault import OneTimeVault
 
 PACKAGE_ROOT = Path(__file__).resolve().parents[2]
 COLLECTION_DIR = PACKAGE_ROOT / "collection"
@@ -175,25 +182,48 @@ def app_command(app: Application) -> str:
     return " && ".join(f"{verb} {root}/{f}" for f in app.launch_files)
 
 
-def registry_vars(cluster: Cluster, state: ClusterState) -> dict[str, Any]:
-    """The embedded registry: where it runs, its name, and its TLS files (made on first use)."""
-    local = cluster.registry.local
-    if local is None:
+def registry_vars(cluster: Cluster, state: ClusterState, *, credentials: Credentials | None = None,
+                  config: RegistryConfig | None = None) -> dict[str, Any]:
+    """``sealer_registry``: the registry the hosts pull cached images from. Never a password: only its
+    user name and, for the embedded registry, its htpasswd (bcrypt) line.
+
+    Embedded: where it runs, its name, its TLS files (made on first use). External: its name, and how
+    the hosts trust it: the controller's ``ca_file`` and ``insecure`` settings for it (see
+    :class:`RegistryConfig`)."""
+    external, local = cluster.registry.external, cluster.registry.local
+    if external is not None:
+        config = config or RegistryConfig()
+        out: dict[str, Any] = {"external": True, "domain": external.domain, "endpoint": external.host,
+                               "skip_verify": not config.verify_tls(external.host)}
+        if external.port:
+            out["port"] = external.port
+        if config.ca_file:
+            out["ca_cert"] = str(Path(config.ca_file).resolve())
+    elif local is not None:
+        ips = [h.ip for h in cluster.registry_hosts]
+        pki = ensure_registry_pki(state.dir / "pki", cluster.name, [local.domain, *local.cert.dns_names],
+                                  [*ips, *local.cert.ips])
+        out = {"domain": local.domain, "port": local.port, "endpoint": local.host, "hosts": ips,
+               "ca_cert": str(pki.ca_cert), "cert": str(pki.cert), "key": str(pki.key)}
+        if credentials is not None:
+            out["htpasswd"] = htpasswd_line(credentials.username, credentials.password, state.dir / "pki" / "htpasswd")
+    else:
         return {}
-    ips = [h.ip for h in cluster.registry_hosts]
-    pki = ensure_registry_pki(state.dir / "pki", cluster.name, [local.domain, *local.cert.dns_names],
-                              [*ips, *local.cert.ips])
-    return {"domain": local.domain, "port": local.port, "hosts": ips, "ca_cert": str(pki.ca_cert),
-            "cert": str(pki.cert), "key": str(pki.key)}
+    if credentials is not None:
+        out["username"] = credentials.username
+    return out
 
 
 def build_request(spec: ClusterSpec, store: Store, root: Path, *, ssh_key: Secret | None,
-                  tags: tuple[str, ...] = (), verbosity: int = 0) -> RunRequest:
+                  registries: Registries | None = None, tags: tuple[str, ...] = (), verbosity: int = 0) -> RunRequest:
+    """Everything a run needs. *registries* gives an external registry's trust settings and the
+    credentials kept by ``sealer_runner login``."""
     cluster = spec.cluster
     state = ClusterState(root, cluster.name)
     master0 = cluster.master0
     if master0 is None:
         raise InputError(f"{spec.filename}: cluster {cluster.name} has no master")
+    check_registry(spec)
     passwords = {h.ssh.passwd.reveal() for h in cluster.hosts if h.ssh.passwd}
     if len(passwords) > 1:
         raise InputError(f"{spec.filename}: hosts with different SSH passwords are not supported; "
@@ -201,7 +231,8 @@ def build_request(spec: ClusterSpec, store: Store, root: Path, *, ssh_key: Secre
     password = next((h.ssh.passwd for h in cluster.hosts if h.ssh.passwd), None)
     hosts = host_order(cluster)
     image, chosen = host_manifest(store, cluster.image)
-    extravars = {
+    credentials = registry_credentials(spec, registries.auth if registries else None)
+    extravars: dict[str, Any] = {
         "sealer_cluster_name": cluster.name,
         "sealer_image": cluster.image,
         **image_vars(store, image, chosen),
@@ -210,11 +241,16 @@ def build_request(spec: ClusterSpec, store: Store, root: Path, *, ssh_key: Secre
         "sealer_env": dict(cluster.env),
         "sealer_image_env": image_env(chosen),
         "sealer_configs": config_vars(spec),
-        "sealer_registry": registry_vars(cluster, state),
+        "sealer_registry": registry_vars(cluster, state, credentials=credentials,
+                                         config=registries.config if registries else None),
         "sealer_plugins": plugin_vars(spec),
         "sealer_launch": launch_vars(spec, chosen, str(image.descriptor.digest)),
         "sealer_host_aliases": [{"ip": a.ip, "hostnames": list(a.hostnames)} for a in cluster.host_aliases],
     }
+    vault = None
+    if credentials is not None:  # the hosts' containerd needs it in clear: sent vault-encrypted, key in memory
+        vault = OneTimeVault.new()
+        extravars["sealer_registry_password"] = vault.encrypt(credentials.password)
     return RunRequest(
         private_dir=state.private_dir,
         project_dir=PLAYBOOKS_DIR,
@@ -225,6 +261,7 @@ def build_request(spec: ClusterSpec, store: Store, root: Path, *, ssh_key: Secre
         collections_path=collections_path(root),
         ssh_password=password,
         ssh_key=ssh_key,
+        vault_password=vault.password if vault else None,
         tags=tags,
         forks=max(10, len(hosts)),
         verbosity=verbosity,

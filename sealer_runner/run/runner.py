@@ -4,6 +4,8 @@ failures), never an exception, and its event stream drives whatever display the 
 Secrets reach ansible-runner in memory only: SSH passwords as ``passwords`` (answered at the
 ``--ask-pass`` prompt) and the private key as ``ssh_key`` (ansible-runner hands it to ssh-agent
 through a FIFO). Neither is written to the private data dir, the inventory or the artifacts.
+Secrets for the hosts (registry passwords) are ``!vault`` values in the extra-vars, encrypted with a
+one-time vault password that answers the ``--ask-vault-pass`` prompt the same way (see :mod:`.vault`).
 """
 
 from __future__ import annotations
@@ -18,9 +20,11 @@ import yaml
 
 from ..util.fs import atomic_write_bytes
 from ..util.secret import Secret
+from .vault import VaultedText
 
 EventHandler = Callable[[dict[str, Any]], None]
 SSH_PASSWORD_PROMPT = r"^SSH [pP]assword:\s*?$"
+VAULT_PASSWORD_PROMPT = r"^Vault password:\s*?$"  # what ansible-playbook --ask-vault-pass asks
 
 
 @dataclass(frozen=True)
@@ -75,6 +79,7 @@ class RunRequest:
     collections_path: Path
     ssh_password: Secret | None = None
     ssh_key: Secret | None = None
+    vault_password: Secret | None = None  # opens the extra-vars' !vault values
     tags: tuple[str, ...] = ()
     limit: str | None = None
     forks: int = 10
@@ -87,7 +92,8 @@ def prepare(request: RunRequest) -> None:
     (request.private_dir / "env").mkdir(parents=True, exist_ok=True)
     private = request.private_dir
     atomic_write_bytes(private / "inventory" / "hosts.yml", yaml.safe_dump(request.inventory, sort_keys=False).encode())
-    atomic_write_bytes(private / "env" / "extravars", yaml.safe_dump(request.extravars, sort_keys=False).encode())
+    extravars = yaml.dump(request.extravars, Dumper=_ExtravarsDumper, sort_keys=False)
+    atomic_write_bytes(private / "env" / "extravars", extravars.encode())
     atomic_write_bytes(private / "ansible.cfg", request.ansible_cfg.encode())
     for stale in ("passwords", "ssh_key"):  # never left behind by anything
         (request.private_dir / "env" / stale).unlink(missing_ok=True)
@@ -109,6 +115,10 @@ def run(request: RunRequest, on_event: EventHandler | None = None) -> RunResult:
         return True
 
     cmdline = ["--ask-pass"] if request.ssh_password else []
+    passwords = {SSH_PASSWORD_PROMPT: request.ssh_password.reveal()} if request.ssh_password else {}
+    if request.vault_password:
+        cmdline.append("--ask-vault-pass")
+        passwords[VAULT_PASSWORD_PROMPT] = request.vault_password.reveal()
     if request.verbosity:
         cmdline.append("-" + "v" * request.verbosity)
     runner = ansible_runner.run(
@@ -116,7 +126,7 @@ def run(request: RunRequest, on_event: EventHandler | None = None) -> RunResult:
         project_dir=str(request.project_dir),
         playbook=request.playbook,
         inventory=str(request.private_dir / "inventory" / "hosts.yml"),
-        passwords={SSH_PASSWORD_PROMPT: request.ssh_password.reveal()} if request.ssh_password else {},
+        passwords=passwords,
         ssh_key=request.ssh_key.reveal() if request.ssh_key else None,
         cmdline=" ".join(cmdline) or None,
         tags=",".join(request.tags) or None,
@@ -142,6 +152,14 @@ def run(request: RunRequest, on_event: EventHandler | None = None) -> RunResult:
         artifacts=artifacts,
         output_tail=_tail(artifacts / "stdout") if artifacts else "",
     )
+
+
+class _ExtravarsDumper(yaml.SafeDumper):
+    """Safe YAML, plus ``!vault`` scalars for :class:`VaultedText` values."""
+
+
+_ExtravarsDumper.add_representer(
+    VaultedText, lambda dumper, value: dumper.represent_scalar("!vault", value.ciphertext, style="|"))
 
 
 def _path_with_our_ansible() -> str:

@@ -14,6 +14,7 @@ import shutil
 from pathlib import Path
 
 import pytest
+import yaml
 
 from sealer_runner.cli.main import main as cli_main
 from sealer_runner.image.reference import parse_reference
@@ -52,7 +53,10 @@ spec:
   initContainers: [{name: init, image: "quay.io/example/hello:1.36"}]
   containers: [{name: web, image: "nginx:1.25"}]
 """)
-    (ctx / "Kubefile").write_text(f"FROM {base}\nAPP web local://app/pods.yaml\n"
+    (ctx / "etc").mkdir()
+    (ctx / "etc" / "settings.yaml").write_text("replicas: 1\nimage: {repo: nginx, tag: '1.25'}\n")
+    (ctx / "etc" / "app.conf.tmpl").write_text("mode={{ .APP_MODE }}\n")
+    (ctx / "Kubefile").write_text(f"FROM {base}\nAPP web local://app/pods.yaml\nCOPY etc etc\n"
                                   "CMDS [\"echo launched >> /root/launched.log\"]\n")
     assert cli_main(["--root", str(root), "-q", *mirrors, "build", "--platform", "linux/amd64",
                      "-t", "example.com/e2e/cluster:v1", str(ctx)]) == 0
@@ -67,6 +71,7 @@ metadata: {{name: e2e}}
 spec:
   image: {image}
   ssh: {{pk: {key}}}
+  env: [APP_MODE=offline]
   hosts:
     - {{ips: [{', '.join(masters)}], roles: [master]}}
     - {{ips: [{', '.join(nodes)}], roles: [node]}}
@@ -79,6 +84,23 @@ spec:
   action: post-init-host
   scope: node
   data: hostname > /root/post-init-host.stamp
+---
+apiVersion: sealer.io/v2
+kind: Config
+metadata: {{name: settings}}
+spec:
+  path: etc/settings.yaml
+  strategy: merge
+  data: |
+    image: {{tag: 1.25-alpine}}
+---
+apiVersion: sealer.io/v2
+kind: Config
+metadata: {{name: override}}
+spec:
+  path: etc/override.conf
+  data: |
+    limit=42
 """)
     return path
 
@@ -112,6 +134,12 @@ def test_offline_delivery_to_three_hosts(tmp_path, test_hosts_factory, capsys):
                                    ref], timeout=120)
                 assert pulled.returncode == 0, f"{host.name}: {ref}: {pulled.stdout}{pulled.stderr}"
         assert hosts[0].ssh("cat /root/launched.log", check=True).stdout == "launched\n"
+        for host in hosts:  # Configs (merge, overwrite) and templates rendered with the cluster env
+            etc = host.rootfs / "var/lib/sealer/data/e2e/rootfs/etc"
+            assert yaml.safe_load((etc / "settings.yaml").read_text()) == \
+                {"replicas": 1, "image": {"repo": "nginx", "tag": "1.25-alpine"}}, host.name
+            assert (etc / "override.conf").read_text() == "limit=42\n"
+            assert (etc / "app.conf").read_text() == "mode=offline\n"
         assert hosts[0].ssh("test -e /root/post-init-host.stamp").returncode != 0, "node-scoped plugin on a master"
         for node in hosts[1:]:
             assert node.ssh("cat /root/post-init-host.stamp", check=True).stdout.strip() == node.name

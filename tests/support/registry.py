@@ -11,6 +11,7 @@ import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
+import bcrypt
 import urllib3
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
@@ -62,10 +63,7 @@ def make_tls(directory: Path) -> TLSFiles:
 
 
 def htpasswd_line(user: str, password: str) -> str:
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", DeprecationWarning)
-        import crypt
-    return f"{user}:{crypt.crypt(password, crypt.mksalt(crypt.METHOD_BLOWFISH, rounds=16))}"
+    return f"{user}:{bcrypt.hashpw(password.encode(), bcrypt.gensalt(4)).decode()}"
 
 
 class RegistryServer:
@@ -99,30 +97,11 @@ class RegistryServer:
         self._proc: subprocess.Popen | None = None
 
     def start(self) -> "RegistryServer":
-        log = open(self.directory / "registry.log", "ab")
-        self._proc = subprocess.Popen([BINARY, "serve", str(self.config)], stdout=log, stderr=log)
-        pool = urllib3.PoolManager(cert_reqs="CERT_NONE")
-        deadline = time.monotonic() + 20
-        while time.monotonic() < deadline:
-            if self._proc.poll() is not None:
-                raise RuntimeError(f"docker-registry exited: {(self.directory / 'registry.log').read_text()}")
-            try:
-                with warnings.catch_warnings():
-                    warnings.simplefilter("ignore")
-                    pool.request("GET", f"{self.url}/v2/", retries=False, timeout=1)
-                return self
-            except urllib3.exceptions.HTTPError:
-                time.sleep(0.05)
-        raise RuntimeError("docker-registry did not start")
+        self._proc = serve(self.config, self.directory / "registry.log", self.url)
+        return self
 
     def stop(self) -> None:
-        if self._proc is not None and self._proc.poll() is None:
-            self._proc.terminate()
-            try:
-                self._proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self._proc.kill()
-                self._proc.wait()
+        stop(self._proc)
         self._proc = None
 
     def __enter__(self) -> "RegistryServer":
@@ -130,3 +109,33 @@ class RegistryServer:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+def serve(config: Path, log_path: Path, url: str) -> subprocess.Popen:
+    """``docker-registry serve CONFIG``, once ``URL/v2/`` answers (any status)."""
+    log = open(log_path, "ab")
+    proc = subprocess.Popen([BINARY, "serve", str(config)], stdout=log, stderr=log)
+    pool = urllib3.PoolManager(cert_reqs="CERT_NONE")
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"docker-registry exited: {log_path.read_text()}")
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                pool.request("GET", f"{url}/v2/", retries=False, timeout=1)
+            return proc
+        except urllib3.exceptions.HTTPError:
+            time.sleep(0.05)
+    stop(proc)
+    raise RuntimeError("docker-registry did not start")
+
+
+def stop(proc: subprocess.Popen | None) -> None:
+    if proc is not None and proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()

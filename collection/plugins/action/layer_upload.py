@@ -60,7 +60,7 @@ class ActionModule(ActionBase):
                 _ssh_stream.run_with_file(self._connection, self._play_context,
                                           [python, "-c", receiver, "receive", store, layer["digest"]], layer["source"])
             except _ssh_stream.StreamError as exc:
-                raise AnsibleActionFail("layer %s: %s" % (layer["digest"], exc))
+                raise AnsibleActionFail("layer %s: %s" % (layer["digest"], exc)) from exc
 
     def _put(self, todo, store, task_vars):
         tmp = self._make_tmp_path()

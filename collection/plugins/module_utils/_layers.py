@@ -115,7 +115,7 @@ def receive(store, digest, stream, unpack=True):
     except (OSError, ValueError) as exc:
         _unlink(part)
         _remove(tree_part)
-        raise LayerError("cannot receive %s: %s" % (digest, exc))
+        raise LayerError("cannot receive %s: %s" % (digest, exc)) from exc
     if "sha256:" + tee.hash.hexdigest() != digest:
         _unlink(part)
         _remove(tree_part)
@@ -142,7 +142,7 @@ def _unpack_stream(stream, dest):
                     member.name = name
                 _extract_member(tar, member, dest, os.path.join(dest, name))
     except (tarfile.TarError, EOFError, OSError) as exc:
-        raise LayerError("cannot untar: %s" % exc)
+        raise LayerError("cannot untar: %s" % exc) from exc
 
 
 def adopt_incoming(store, directory=None):
@@ -165,15 +165,33 @@ def adopt_incoming(store, directory=None):
     return adopted
 
 
-def fetch(store, url, digest, timeout=300):
-    """Download one blob from another host of the cluster, verifying and untarring it as it arrives."""
+def fetch(store, urls, digest, wait=0, timeout=300, sleep=None):
+    """Download one blob from another host of the cluster, verifying and untarring it as it arrives.
+
+    *urls* are tried in order. A source that answers 404 does not have the blob yet (it is itself still
+    fetching it: the fan-out is a tree) and is asked again for up to *wait* seconds; a source that cannot
+    be reached, or fails mid-way, is left for the next one."""
+    import time
+    import urllib.error
     import urllib.request  # here, not at the top: `receive` starts ~0.1 s sooner without it
 
-    try:
-        with urllib.request.urlopen("%s/%s" % (url.rstrip("/"), hex_of(digest)), timeout=timeout) as resp:
-            return receive(store, digest, resp)
-    except (OSError, ValueError) as exc:
-        raise LayerError("cannot fetch %s from %s: %s" % (digest, url, exc))
+    sleep = sleep or time.sleep
+    errors = []
+    for url in urls:
+        deadline = time.monotonic() + wait
+        while True:
+            try:
+                with urllib.request.urlopen("%s/%s" % (url.rstrip("/"), hex_of(digest)), timeout=timeout) as resp:
+                    return receive(store, digest, resp)
+            except urllib.error.HTTPError as exc:
+                if exc.code == 404 and time.monotonic() < deadline:
+                    sleep(0.2)
+                    continue
+                errors.append("%s: %s" % (url, exc))
+            except (OSError, ValueError, LayerError) as exc:
+                errors.append("%s: %s" % (url, exc))
+            break
+    raise LayerError("cannot fetch %s (%s)" % (digest, "; ".join(errors) or "no source given"))
 
 
 def applied(rootfs):
@@ -231,7 +249,7 @@ def apply_one(store, digest, root):
             merge(merging, root)
         except OSError as exc:
             if exc.errno != errno.EXDEV:
-                raise LayerError("cannot apply %s: %s" % (digest, exc))
+                raise LayerError("cannot apply %s: %s" % (digest, exc)) from exc
             extract(blob_path(store, digest), root)  # rootfs on another filesystem than the store
         finally:
             _remove(merging)
@@ -278,7 +296,7 @@ def _copy_dir_attrs(st, path):
 
 def _strip_markers(tree):
     """Whiteouts inside a directory new to the rootfs hide nothing: drop the markers themselves."""
-    for parent, dirs, files in os.walk(tree):
+    for parent, _dirs, files in os.walk(tree):
         for name in files:
             if name.startswith(WHITEOUT):
                 os.unlink(os.path.join(parent, name))
@@ -308,7 +326,7 @@ def extract(blob, root):
                     _extract_member(tar, member, root, target)
                     created.add(name)
     except (tarfile.TarError, OSError, EOFError) as exc:
-        raise LayerError("cannot extract %s: %s" % (blob, exc))
+        raise LayerError("cannot extract %s: %s" % (blob, exc)) from exc
 
 
 def _extract_member(tar, member, root, target):

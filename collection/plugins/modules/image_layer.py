@@ -12,7 +12,7 @@ description:
   - Maintains a per-cluster layer store on the host (one verified file per layer digest) and makes a
     rootfs directory equal to an ordered list of layers, honouring OCI whiteouts.
   - C(state=query) reports which layers the host lacks, changing nothing.
-  - C(state=fetched) downloads the missing layers from another host of the cluster (I(source_url)),
+  - C(state=fetched) downloads the missing layers from other hosts of the cluster (I(source_url), in order),
     verifying each digest; blobs uploaded into C(<store>/incoming/) (or I(incoming)) are verified and
     adopted first. A blob is hashed, written and untarred in one pass as it arrives, so applying it
     later only moves files into place.
@@ -37,8 +37,17 @@ options:
     description: The rootfs directory to make equal to I(layers). Required for C(state=present).
     type: path
   source_url:
-    description: Base URL serving layer blobs by hex digest, for C(state=fetched).
-    type: str
+    description:
+      - Base URLs serving layer blobs by hex digest, for C(state=fetched), tried in order: a source that
+        cannot be reached, or fails, is left for the next.
+    type: list
+    elements: str
+  wait:
+    description:
+      - Seconds to keep asking a source that answers 404 (it does not have the layer yet, being itself
+        still fetching it in a tree fan-out) before trying the next source.
+    type: int
+    default: 0
   incoming:
     description:
       - Directory holding uploaded blobs named by hex digest, adopted (verified, then moved) by
@@ -68,7 +77,8 @@ EXAMPLES = r"""
   sealer.cluster.image_layer:
     layers: "{{ sealer_layers }}"
     store: /var/lib/sealer/data/demo/layers
-    source_url: "http://{{ master0 }}:5199"
+    source_url: ["http://{{ parent }}:5199", "http://{{ master0 }}:5199"]
+    wait: 600
     state: fetched
 
 - name: Make the rootfs equal to the image
@@ -122,7 +132,7 @@ def run(module):
             raise _layers.LayerError("source_url is required to fetch %d missing layer(s)" % len(lacking))
         for digest in lacking:
             if not module.check_mode:
-                _layers.fetch(p["store"], p["source_url"], digest)
+                _layers.fetch(p["store"], p["source_url"], digest, wait=p["wait"])
             result["fetched"].append(digest)
     else:
         if not p["rootfs"]:
@@ -140,7 +150,8 @@ def main():
             layers=dict(type="list", elements="dict", required=True),
             store=dict(type="path", required=True),
             rootfs=dict(type="path"),
-            source_url=dict(type="str"),
+            source_url=dict(type="list", elements="str"),
+            wait=dict(type="int", default=0),
             incoming=dict(type="path"),
             state=dict(type="str", choices=["query", "fetched", "present"], default="present"),
         ),

@@ -62,7 +62,7 @@ def run_with_file(connection, play_context, argv, path):
             _send_password(connection, play_context, pipe, proc)
         out, err = proc.communicate()
     except OSError as exc:
-        raise StreamError("cannot run ssh: %s" % exc)
+        raise StreamError("cannot run ssh: %s" % exc) from exc
     finally:
         _clean_shm(connection)
         connection.sshpass_pipe = None

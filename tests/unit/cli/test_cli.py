@@ -106,3 +106,25 @@ def test_root_from_environment(tmp_path, ctx, capsys, monkeypatch):
 def test_version(sr):
     rc, out, _ = sr("version", "--json")
     assert rc == 0 and set(json.loads(out)) == {"sealer_runner", "python", "ansible-core"}
+
+
+def test_run_pushes_to_an_external_registry_before_the_playbook(sr, ctx, tmp_path, monkeypatch):
+    from sealer_runner.cli import run_cmd
+    from sealer_runner.run.runner import RunResult
+
+    calls = []
+    monkeypatch.setattr(run_cmd, "push_for_cluster", lambda spec, store, regs, reporter: calls.append("push") or [])
+    monkeypatch.setattr(run_cmd, "run_playbook", lambda request, display: calls.append(request.tags) or
+                        RunResult("successful", 0))
+    assert sr("build", "-t", "c:v1", str(ctx))[0] == 0
+    clusterfile = tmp_path / "Clusterfile"
+    head = ("apiVersion: sealer.io/v2\nkind: Cluster\nmetadata: {name: demo}\nspec:\n  image: c:v1\n"
+            "  ssh: {passwd: x}\n  hosts:\n    - {ips: [10.0.0.2], roles: [master]}\n  registry:\n")
+    clusterfile.write_text(head + "    localRegistry: {}\n    externalRegistry: {domain: r.example.com}\n")
+    rc, _, err = sr("run", "-f", str(clusterfile))
+    assert rc == 2 and f"{clusterfile}:11: spec.registry: set localRegistry or externalRegistry, not both" in err
+    assert calls == []
+    clusterfile.write_text(head + "    externalRegistry: {domain: r.example.com}\n")
+    assert sr("run", "-f", str(clusterfile))[0] == 0
+    assert sr("run", "-f", str(clusterfile), "--tags", "rootfs")[0] == 0
+    assert calls == ["push", (), ("rootfs",)], "pushed first; not when the registry phase is left out"

@@ -182,3 +182,53 @@ def test_receiver_script_takes_the_blob_on_stdin(store, image, tmp_path):
         bad = subprocess.run([sys.executable, str(LAYERS_PY), "receive", str(host), str(image[1].digest)],
                              stdin=blob, capture_output=True, text=True)
     assert bad.returncode == 1 and "does not match its digest" in bad.stderr
+
+
+@pytest.fixture
+def layer_server(tmp_path):
+    """A real `http.server` over a directory, as hosts run during the fan-out."""
+    import functools
+    import threading
+    from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+
+    served = tmp_path / "served"
+    served.mkdir()
+
+    class Quiet(SimpleHTTPRequestHandler):
+        def log_message(self, *args):
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(Quiet, directory=str(served)))
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield served, f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+    server.server_close()
+
+
+def test_fetch_waits_for_a_parent_still_fetching_the_layer(store, image, tmp_path, layer_server):
+    served, url = layer_server
+    desc = image[0]
+    blob = store._blob_path(desc.digest).read_bytes()
+    asked = []
+
+    def sleep(_seconds):  # the parent gets the layer after being asked three times
+        asked.append(1)
+        if len(asked) == 3:
+            (served / str(desc.digest)[7:]).write_bytes(blob)
+
+    host = tmp_path / "host"
+    assert layers.fetch(str(host), [url], str(desc.digest), wait=60, sleep=sleep) == desc.size
+    assert len(asked) == 3 and layers.present(str(host), str(desc.digest), desc.size)
+
+
+def test_fetch_falls_back_to_master0_when_the_parent_cannot_serve(store, image, tmp_path, layer_server):
+    served, master0 = layer_server
+    desc = image[0]
+    (served / str(desc.digest)[7:]).write_bytes(store._blob_path(desc.digest).read_bytes())
+    dead_parent = "http://127.0.0.1:9"  # discard port: nothing listens
+    host = tmp_path / "host"
+    assert layers.fetch(str(host), [dead_parent, master0], str(desc.digest), wait=60) == desc.size
+    with pytest.raises(layers.LayerError, match="127.0.0.1:9") as failure:
+        layers.fetch(str(host), [dead_parent, master0], str(image[1].digest), wait=0)
+    assert "404" in str(failure.value), "both sources are named in the error"
