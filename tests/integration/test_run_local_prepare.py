@@ -8,6 +8,7 @@ prepare tags that use those paths (not prepare-ca), and every task that runs is 
 
 from __future__ import annotations
 
+import re
 import sys
 from dataclasses import replace
 from pathlib import Path
@@ -60,17 +61,19 @@ echo "$*" >> {log}
 echo "swapoff: /swapfile: swapoff failed: Operation not permitted" >&2
 exit 255
 """
-DATE_AHEAD = """#!/bin/sh
-# Test stand-in for date: a clock 100 seconds ahead of the real one.
-echo "$(( $(date +%s) + 100 )).000000000"
+DATE_AHEAD = f"""#!{sys.executable}
+# Test stand-in for date +%s.%N: a clock {{ahead}} seconds ahead of the real one.
+import time
+print("%.9f" % (time.time() + {{ahead}}))
 """
 
 
 class FakeHost:
     """The files the prepare role reads and writes, under one temporary directory."""
 
-    def __init__(self, root: Path, *, container: bool = False, bridge: bool = True) -> None:
+    def __init__(self, root: Path, *, container: bool = False, bridge: bool = True, ahead: float = 0) -> None:
         self.root = root
+        self.ahead = ahead  # seconds the date stand-in's clock is ahead
         self.files = {
             "etc/hosts": "127.0.0.1 localhost\n",
             "proc/hostname": "fake-host\n",
@@ -100,7 +103,8 @@ class FakeHost:
     def stand_in(self, name: str, script: str) -> str:
         path = self.path("test-bin") / name
         path.write_text(script.format(log=self.path(f"{name}.log"), proc_modules=self.path("proc/modules"),
-                                      proc_swaps=self.path("proc/swaps"), header=SWAPS_HEADER.replace("\t", "\\t")))
+                                      proc_swaps=self.path("proc/swaps"), header=SWAPS_HEADER.replace("\t", "\\t"),
+                                      ahead=self.ahead))
         path.chmod(0o755)
         return str(path)
 
@@ -225,11 +229,25 @@ def test_outside_a_container_a_refused_module_fails_the_run_naming_it(tmp_path):
     assert failure.message.startswith("kernel modules not loaded: br_netfilter: modprobe: FATAL")
 
 
+def test_a_slightly_skewed_clock_is_a_warning(tmp_path):
+    host = FakeHost(tmp_path / "host", ahead=3.5)
+    request = request_for(tmp_path, host, tags=("validate", "prepare-time"), sealer_date=host.stand_in("date", DATE_AHEAD))
+    result, shown = run_checked(request)
+    assert result.ok, result.failures
+    found = re.match(r"warning: 127\.0\.0\.1: the clock is ([\d.]+) s \(±([\d.]+) s\) ahead of the controller's "
+                     r"\(sealer_time_warn_skew=1 s\)$", shown[0]) if len(shown) == 1 else None
+    assert found, shown
+    assert abs(float(found[1]) - 3.5) <= float(found[2]) + 0.05
+
+
 def test_a_skewed_clock_fails_naming_the_host(tmp_path):
-    host = FakeHost(tmp_path / "host")
+    host = FakeHost(tmp_path / "host", ahead=100)
     request = request_for(tmp_path, host, tags=("validate", "prepare-time"), sealer_date=host.stand_in("date", DATE_AHEAD))
     result, _ = run_checked(request)
     assert not result.ok
     (failure,) = result.failures
-    assert failure.message.startswith("127.0.0.1: the clock is 100.0 s ahead of the controller's") or \
-        failure.message.startswith("127.0.0.1: the clock is 99.9 s ahead of the controller's"), failure.message
+    found = re.match(r"127\.0\.0\.1: the clock is ([\d.]+) s \(±([\d.]+) s\) ahead of the controller's \(more than "
+                     r"sealer_time_max_skew=5 s\)", failure.message)
+    assert found, failure.message
+    skew, error = float(found[1]), float(found[2])
+    assert abs(skew - 100) <= error + 0.05 and error < 5, "the interval read holds the stand-in's 100 s"
