@@ -7,12 +7,12 @@ import os
 
 import pytest
 
-from .loader import module_utils
+from .conftest import load
 
-sysctl = module_utils("_sysctl")
-kmod = module_utils("_kmod")
-swap = module_utils("_swap")
-hostfiles = module_utils("_hostfiles")
+sysctl = load("module_utils", "_sysctl")
+kmod = load("module_utils", "_kmod")
+swap = load("module_utils", "_swap")
+hostfiles = load("module_utils", "_hostfiles")
 
 
 def proc(root, files):

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from .loader import module_utils
+from .conftest import load
 
-kube = module_utils("_kube_node")
+kube = load("module_utils", "_kube_node")
 
 NODES = {"items": [
     {"metadata": {"name": "n1", "labels": {"ssd": "true", "kubernetes.io/hostname": "n1"}},
