@@ -47,6 +47,19 @@ class RunDisplay:
             res = data.get("res") or {}
             msg = str(res.get("msg") or res.get("stderr") or "").strip().splitlines()[:1]
             self._app.err.print(f"  [red]{escape(str(data.get('host')))}: {escape(msg[0] if msg else kind)}[/red]")
+        elif kind == "runner_on_ok":
+            for note in notes(data):
+                self._app.err.print(f"  [yellow]{escape(str(data.get('host')))}: {escape(note)}[/yellow]")
+
+
+def notes(data: dict[str, Any]) -> list[str]:
+    """What a successful task has to tell the user: its modules' warnings (also those of each loop item),
+    and the message of a debug task (the roles use debug only for reports meant to be read)."""
+    res = data.get("res") or {}
+    found = [str(w) for r in [res, *(res.get("results") or [])] if isinstance(r, dict) for w in r.get("warnings") or []]
+    if str(data.get("task_action", "")).rpartition(".")[2] == "debug" and res.get("msg"):
+        found.append(" ".join(str(res["msg"]).split()))
+    return list(dict.fromkeys(found))
 
 
 def _summary(app: AppContext, result: RunResult) -> None:
@@ -122,6 +135,8 @@ def run(app: AppContext, image: str | None, clusterfile: Path | None, masters: s
     tag_list = tuple(filter(None, (tags or "").split(",")))
     request = build_request(spec, app.store, app.root, ssh_key=_key(spec), registries=app.registries, tags=tag_list,
                             verbosity=1 if app.debug else 0)
+    for warning in request.warnings:
+        app.err.print(f"[yellow]warning:[/yellow] {escape(warning)}")
     started = time.monotonic()
     if spec.cluster.registry.external is not None and (not tag_list or "registry" in tag_list):
         _push_to_external(app, spec)

@@ -84,6 +84,7 @@ class RunRequest:
     limit: str | None = None
     forks: int = 10
     verbosity: int = 0
+    warnings: tuple[str, ...] = ()  # about the inputs (e.g. the image's plugin files), for the caller to show
 
 
 def prepare(request: RunRequest) -> None:
@@ -182,6 +183,9 @@ def _failure(event: dict[str, Any]) -> Failure | None:
     if kind == "runner_on_failed" and data.get("ignore_errors"):
         return None
     res = data.get("res") or {}
+    failed_items = [r for r in res.get("results") or [] if isinstance(r, dict) and r.get("failed")]
+    if failed_items:  # a loop: "One or more items failed" says less than the first failed item's message
+        res = failed_items[0]
     return Failure(host=str(data.get("host", "?")), task=str(data.get("task", "")), role=str(data.get("role", "")),
                    message=_message(str(res.get("msg") or res.get("stderr") or res.get("reason") or "failed")),
                    unreachable=kind == "runner_on_unreachable")
