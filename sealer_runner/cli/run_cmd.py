@@ -87,6 +87,8 @@ def run(app: AppContext, image: str | None, clusterfile: Path | None, masters: s
     tag_list = tuple(filter(None, (tags or "").split(",")))
     request = build_request(spec, app.store, app.root, ssh_key=_key(spec), registries=app.registries, tags=tag_list,
                             verbosity=1 if app.debug else 0)
+    for warning in request.warnings:
+        app.err.print(f"[yellow]warning:[/yellow] {escape(warning)}")
     started = time.monotonic()
     if spec.cluster.registry.external is not None and (not tag_list or "registry" in tag_list):
         _push_to_external(app, spec)

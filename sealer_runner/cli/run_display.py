@@ -44,6 +44,14 @@ class Upload:
     method: str
 
 
+@dataclass(frozen=True)
+class Note:
+    """Something a successful task has to tell the user (a module's warning, a role's debug report)."""
+
+    host: str
+    text: str
+
+
 @dataclass
 class Task:
     name: str
@@ -104,11 +112,11 @@ class RunModel:
         """The phase under way, if any."""
         return self.phases[-1] if self.phases and self.phases[-1].ended_at is None else None
 
-    def feed(self, event: dict[str, Any]) -> list[Phase | Failure]:
-        """Take one event; return what it finished: a phase, or a failure on a host."""
+    def feed(self, event: dict[str, Any]) -> list[Phase | Failure | Note]:
+        """Take one event; return what it finished: a phase, a failure on a host, or a host's note."""
         kind = event.get("event", "")
         data = event.get("event_data") or {}
-        done: list[Phase | Failure] = []
+        done: list[Phase | Failure | Note] = []
         if kind == "playbook_on_play_start":
             done += self._start_phase(str(data.get("play_uuid") or data.get("play") or ""), str(data.get("play", "")))
         elif kind == "playbook_on_stats":
@@ -125,6 +133,8 @@ class RunModel:
             failure = failure_of(event)
             if failure is not None:
                 done.append(failure)
+            if kind == "runner_on_ok":
+                done += [Note(str(data.get("host", "?")), text) for text in notes(data)]
         return done
 
     def finish(self) -> list[Phase]:
@@ -197,6 +207,16 @@ class RunModel:
             phase.fetched[host] = phase.fetched.get(host, 0) + len(res["fetched"])
 
 
+def notes(data: dict[str, Any]) -> list[str]:
+    """What a successful task has to tell the user: its modules' warnings (also those of each loop item),
+    and the message of a debug task (the roles use debug only for reports meant to be read)."""
+    res = data.get("res") or {}
+    found = [str(w) for r in [res, *(res.get("results") or [])] if isinstance(r, dict) for w in r.get("warnings") or []]
+    if str(data.get("task_action", "")).rpartition(".")[2] == "debug" and res.get("msg"):
+        found.append(" ".join(str(res["msg"]).split()))
+    return list(dict.fromkeys(found))
+
+
 # ---- rendering -------------------------------------------------------------------------------------------------
 
 
@@ -250,6 +270,11 @@ def phase_lines(phase: Phase, now: float, unicode: bool = True) -> list[Text]:
 def failure_line(failure: Failure, unicode: bool = True) -> Text:
     """``  ✗ 10.0.0.12 failed at rootfs: Layers this host lacks: <message>``: one line, as it happens."""
     return Text(f"  {'✗' if unicode else 'x'} {failure}", style="red")
+
+
+def note_line(note: Note) -> Text:
+    """``  10.0.0.12: <warning>``: one line, as it happens."""
+    return Text(f"  {note.host}: {note.text}", style="yellow")
 
 
 def status(model: RunModel, now: float, spinner: Spinner | None = None) -> RenderableType:
@@ -339,11 +364,14 @@ class RunDisplay:
         if self.mode != "quiet":
             self.console.print(summary_table(result, self.model.host_seconds))
 
-    def _show(self, done: list[Phase | Failure]) -> None:
+    def _show(self, done: list[Phase | Failure | Note]) -> None:
         for item in done:
             if isinstance(item, Failure):
                 if self.mode != "debug":  # Ansible's own output already says it
                     self.console.print(failure_line(item, self._unicode))
+            elif isinstance(item, Note):
+                if self.mode != "debug":
+                    self.console.print(note_line(item))
             elif self.mode in ("live", "plain") and item.shown:
                 for line in phase_lines(item, self.model.clock(), self._unicode):
                     self.console.print(line)

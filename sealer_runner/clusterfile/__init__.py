@@ -11,7 +11,7 @@ Every problem raises :class:`~sealer_runner.errors.ClusterfileError`
 
 from __future__ import annotations
 
-from .decoder import KINDS, decode
+from .decoder import KINDS, decode, decode_plugins
 from .models import (
     AppConfig,
     AppFile,
@@ -30,6 +30,7 @@ from .models import (
     LocalRegistry,
     Machine,
     Plugin,
+    PluginTarget,
     Registry,
     Secret,
     SSH,
@@ -47,6 +48,16 @@ def load_clusterfile(text: str | bytes, filename: str = "Clusterfile") -> Cluste
     carrying the line of the offending YAML node.
     """
     return decode(text, filename)
+
+
+def load_plugins(
+    text: str | bytes, filename: str, cluster: Cluster | None = None
+) -> tuple[tuple[Plugin, ...], tuple[str, ...]]:
+    """Decode a file of Plugin documents only (a cluster image's ``plugins/*.yaml``).
+
+    Returns the plugins and the warnings; errors are ClusterfileErrors naming *filename* and the line.
+    """
+    return decode_plugins(text, filename, cluster)
 
 
 __all__ = [
@@ -68,6 +79,7 @@ __all__ = [
     "LocalRegistry",
     "Machine",
     "Plugin",
+    "PluginTarget",
     "Registry",
     "SSH",
     "SSHOverride",
@@ -75,4 +87,5 @@ __all__ = [
     "SubjectAltName",
     "Taint",
     "load_clusterfile",
+    "load_plugins",
 ]

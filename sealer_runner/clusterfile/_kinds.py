@@ -7,6 +7,7 @@ import re
 import yaml
 
 from . import validate as v
+from ._plugindata import read_targets
 from ._read import (
     Ctx,
     Item,
@@ -136,8 +137,8 @@ def read_plugin(
             warnings.append(ctx.warning(scope_node.line, spec.at("scope"), message))
     data_node = spec.require("data")
     data = as_nonempty_str(ctx, data_node, spec.at("data"))
-    targets = _check_plugin_data(ctx, plugin_type, data_node, spec.at("data"))
-    return Plugin(name, api_version, plugin_type, actions, data, scope, line=line), targets
+    targets, items = read_targets(ctx, plugin_type, data_node, spec.at("data"))
+    return Plugin(name, api_version, plugin_type, actions, data, scope, line=line, targets=targets), items
 
 
 def _read_actions(ctx: Ctx, node: YNode, path: str) -> tuple[str, ...]:
@@ -162,52 +163,6 @@ def _read_scope(ctx: Ctx, node: YNode, path: str) -> tuple[str, ...]:
         if role not in roles:
             roles.append(role)
     return tuple(roles)
-
-
-def _check_plugin_data(ctx: Ctx, plugin_type: str, node: YNode, path: str) -> list[Item]:
-    """Check the ``IP ...`` lines of HOSTNAME / LABEL / TAINT plugins."""
-    if plugin_type == "SHELL":
-        return []
-    assert isinstance(node, YScalar)
-    first_line = node.line + 1 if node.style in ("|", ">") else node.line
-    targets: list[Item] = []
-    for offset, raw in enumerate(node.text.splitlines()):
-        text = raw.strip()
-        if not text or text.startswith("#"):
-            continue
-        line = first_line + offset if node.style == "|" else node.line
-        where = f"{path} line {offset + 1}"
-        parts = text.split(None, 1)
-        if len(parts) != 2:
-            raise ctx.error(line, where, f"{v.q(text)} is not 'IP {_PLUGIN_DATA_SHAPE[plugin_type]}'")
-        ip = check(ctx, line, where, v.ip_address, parts[0])
-        check(ctx, line, where, _PLUGIN_DATA_CHECKS[plugin_type], parts[1].strip())
-        targets.append(Item(ip, line, where))
-    return targets
-
-
-def _check_hostname_entry(text: str) -> str:
-    return v.hostname(text)
-
-
-def _check_label_entry(text: str) -> str:
-    for pair in text.split(","):
-        key, sep, value = pair.strip().partition("=")
-        if not sep:
-            raise v.Invalid(f"{v.q(pair.strip())} is not key=value")
-        v.label_key(key)
-        v.label_value(value)
-    return text
-
-
-def _check_taint_entry(text: str) -> str:
-    for entry in text.split(","):
-        v.taint(entry.strip().removesuffix("-"))
-    return text
-
-
-_PLUGIN_DATA_SHAPE = {"HOSTNAME": "hostname", "LABEL": "key=value[,key=value]", "TAINT": "key[=value]:Effect"}
-_PLUGIN_DATA_CHECKS = {"HOSTNAME": _check_hostname_entry, "LABEL": _check_label_entry, "TAINT": _check_taint_entry}
 
 
 def read_application(ctx: Ctx, node: YNode, name: str, api_version: str, line: int) -> Application:

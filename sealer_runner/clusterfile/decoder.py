@@ -59,16 +59,36 @@ _METADATA_KEYS = ("name", "namespace", "labels", "annotations", "creationTimesta
 
 def decode(text: str | bytes, filename: str = "Clusterfile") -> ClusterSpec:
     """Decode and validate a whole Clusterfile (see :func:`load_clusterfile`)."""
-    if isinstance(text, bytes):
-        try:
-            text = text.decode("utf-8")
-        except UnicodeDecodeError as exc:
-            line = text.count(b"\n", 0, exc.start) + 1
-            raise ClusterfileError(f"not UTF-8 text (byte {exc.start})", file=filename, line=line) from None
     collector = _Collector(Ctx(filename))
-    for number, document in enumerate(load_documents(text, filename), 1):
+    for number, document in enumerate(load_documents(_utf8(text, filename), filename), 1):
         collector.add(number, document)
     return collector.finish()
+
+
+def decode_plugins(
+    text: str | bytes, filename: str, cluster: Cluster | None = None
+) -> tuple[tuple[Plugin, ...], tuple[str, ...]]:
+    """Decode a file of Plugin documents only (a cluster image's ``plugins/*.yaml``).
+
+    Returns the plugins and the warnings; with *cluster*, IPs in plugin data that are not its hosts are
+    warned about, as in a Clusterfile.
+    """
+    collector = _Collector(Ctx(filename))
+    for number, document in enumerate(load_documents(_utf8(text, filename), filename), 1):
+        collector.add(number, document, only="Plugin")
+    if cluster is not None:
+        collector.check_plugin_hosts(cluster)
+    return tuple(collector.plugins), tuple(collector.warnings)
+
+
+def _utf8(text: str | bytes, filename: str) -> str:
+    if isinstance(text, str):
+        return text
+    try:
+        return text.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = text.count(b"\n", 0, exc.start) + 1
+        raise ClusterfileError(f"not UTF-8 text (byte {exc.start})", file=filename, line=line) from None
 
 
 # --------------------------------------------------------------------------
@@ -88,11 +108,13 @@ class _Collector:
     warnings: list[str] = field(default_factory=list)
     plugin_hosts: list[tuple[Plugin, Item]] = field(default_factory=list)
 
-    def add(self, number: int, document: YNode) -> None:
+    def add(self, number: int, document: YNode, only: str | None = None) -> None:
         if not isinstance(document, YMap):
             message = f"document {number} must be a mapping with apiVersion and kind, got {describe(document)}"
             raise self.ctx.error(document.line, "", message)
         kind, api_version = _type_meta(self.ctx, document)
+        if only is not None and kind != only:
+            raise self.ctx.error(document.line, "kind", f"only {only} documents belong in this file, not {kind}")
         if kind in KUBEADM_KINDS:
             self.add_kubeadm(kind, api_version, document)
             return

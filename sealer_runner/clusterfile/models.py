@@ -361,8 +361,26 @@ class Config:
 
 
 @dataclass(frozen=True)
+class PluginTarget:
+    """What a HOSTNAME / LABEL / TAINT plugin asks of one host: its ``IP ...`` data lines, parsed.
+
+    ``untaints`` are taints to remove: an empty ``effect`` removes every taint with that key.
+    """
+
+    ip: str
+    hostname: str = ""
+    labels: Mapping[str, str] = field(default_factory=lambda: EMPTY_MAP)
+    taints: tuple[Taint, ...] = ()
+    untaints: tuple[Taint, ...] = ()
+    line: int = field(default=0, compare=False)
+
+
+@dataclass(frozen=True)
 class Plugin:
-    """A ``Plugin`` document: a hook run at one or more phases."""
+    """A ``Plugin`` document: a hook run at one or more phases.
+
+    ``targets`` holds the parsed data of HOSTNAME / LABEL / TAINT plugins, one per host (empty for SHELL).
+    """
 
     name: str
     api_version: str
@@ -371,6 +389,7 @@ class Plugin:
     data: str
     scope: tuple[str, ...] = ()
     line: int = field(default=0, compare=False)
+    targets: tuple[PluginTarget, ...] = ()
 
     @property
     def action(self) -> str:

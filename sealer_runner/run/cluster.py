@@ -13,13 +13,14 @@ import posixpath
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Mapping, Sequence
 
-from ..clusterfile.models import Cluster, ClusterSpec
+from ..clusterfile.models import Cluster, ClusterSpec, PluginTarget
 from ..errors import InputError, SealerError
 from ..image.metadata import Application, ImageExtension, read_container_images, read_extension
 from ..image.platform import host_platform
 from ..image.reference import parse_reference
+from ..image.rootfs import Selection, read_rootfs
 from ..image.store import PlatformManifest, Store, TaggedImage
 from ..kubefile.plan import APPS_ROOT
 from ..registry.auth import Credentials
@@ -27,6 +28,7 @@ from ..registry.config import RegistryConfig
 from ..registry.transfer import Registries
 from ..util.secret import Secret
 from .htpasswd import htpasswd_line
+from .image_plugins import PLUGIN_FILES, SourcedPlugin, check_hostnames, clusterfile_plugins, image_plugins, merge_plugins
 from .inventory import build_inventory, host_order
 from .pki import ensure_registry_pki
 from .registry_access import check_registry, registry_credentials
@@ -36,6 +38,9 @@ from .vault import OneTimeVault
 PACKAGE_ROOT = Path(__file__).resolve().parents[2]
 COLLECTION_DIR = PACKAGE_ROOT / "collection"
 PLAYBOOKS_DIR = PACKAGE_ROOT / "playbooks"
+#: The image label naming the cluster runtime (sealer's), and the binary that implies Kubernetes without it.
+RUNTIME_LABEL = "cluster.alpha.sealer.io/cluster-runtime-type"
+KUBEADM = "bin/kubeadm"
 
 
 @dataclass(frozen=True)
@@ -143,13 +148,16 @@ def launch_vars(spec: ClusterSpec, pm: PlatformManifest, digest: str) -> list[di
             for name, cmd, step_env in steps]
 
 
-def plugin_vars(spec: ClusterSpec) -> list[dict[str, Any]]:
-    """The Clusterfile's plugins, each with an id that changes with its content (for run-once markers)."""
+def plugin_vars(plugins: Sequence[SourcedPlugin]) -> list[dict[str, Any]]:
+    """The plugins, each with an id that changes with its content (for run-once markers), where it comes
+    from, and the parsed data of HOSTNAME / LABEL / TAINT plugins (``targets``, one per host)."""
     out = []
-    for plugin in spec.plugins:
+    for sourced in plugins:
+        plugin = sourced.plugin
         ident = hashlib.sha256(f"{plugin.name}\0{plugin.type}\0{plugin.data}".encode()).hexdigest()[:24]
         out.append({"name": plugin.name, "type": plugin.type, "phases": list(plugin.actions),
-                    "scope": list(plugin.scope), "data": plugin.data, "id": ident})
+                    "scope": list(plugin.scope), "data": plugin.data, "id": ident, "source": sourced.where,
+                    "targets": [_target_vars(t) for t in plugin.targets]})
     return out
 
 
@@ -169,6 +177,39 @@ def image_env(pm: PlatformManifest) -> dict[str, str]:
     """The image's ENV: the templates' defaults, under the cluster env."""
     ext = read_extension(pm.manifest) or ImageExtension()
     return dict(ext.env)
+
+
+def _target_vars(target: PluginTarget) -> dict[str, Any]:
+    return {"ip": target.ip, "hostname": target.hostname, "labels": dict(target.labels),
+            "taints": [{"key": t.key, "value": t.value, "effect": t.effect} for t in target.taints],
+            "untaints": [{"key": t.key, "effect": t.effect} for t in target.untaints]}
+
+
+def image_labels(pm: PlatformManifest) -> dict[str, str]:
+    """The image's labels: its OCI config's, overridden by sealer's extension annotation's."""
+    config_labels = (pm.config.get("config") or {}).get("Labels") or {}
+    ext = read_extension(pm.manifest) or ImageExtension()
+    return {**{str(k): str(v) for k, v in config_labels.items()}, **ext.labels}
+
+
+def cluster_runtime(labels: Mapping[str, str], has_kubeadm: bool) -> str:
+    """What runs the cluster: the image's ``cluster-runtime-type`` label (kubernetes, k0s...); without
+    one, ``kubernetes`` when the image ships ``bin/kubeadm``, else ``none`` (an image of apps only)."""
+    declared = labels.get(RUNTIME_LABEL, "").strip()
+    if declared:
+        return declared
+    return "kubernetes" if has_kubeadm else "none"
+
+
+def image_content(store: Store, pm: PlatformManifest, spec: ClusterSpec) -> tuple[list[SourcedPlugin], str, list[str]]:
+    """One read of the image's layers: its plugins merged with the Clusterfile's, its cluster runtime,
+    and the warnings its plugin files raise."""
+    cluster = spec.cluster
+    files = read_rootfs(store, pm.manifest.layers, Selection(read=PLUGIN_FILES, look_for=(KUBEADM,)))
+    shipped, warnings = image_plugins(files.contents, cluster.image, cluster)
+    plugins = merge_plugins(clusterfile_plugins(spec), shipped)
+    check_hostnames(plugins)
+    return plugins, cluster_runtime(image_labels(pm), KUBEADM in files.present), warnings
 
 
 def app_command(app: Application) -> str:
@@ -232,6 +273,7 @@ def build_request(spec: ClusterSpec, store: Store, root: Path, *, ssh_key: Secre
     hosts = host_order(cluster)
     image, chosen = host_manifest(store, cluster.image)
     credentials = registry_credentials(spec, registries.auth if registries else None)
+    plugins, runtime, warnings = image_content(store, chosen, spec)
     extravars: dict[str, Any] = {
         "sealer_cluster_name": cluster.name,
         "sealer_image": cluster.image,
@@ -243,7 +285,8 @@ def build_request(spec: ClusterSpec, store: Store, root: Path, *, ssh_key: Secre
         "sealer_configs": config_vars(spec),
         "sealer_registry": registry_vars(cluster, state, credentials=credentials,
                                          config=registries.config if registries else None),
-        "sealer_plugins": plugin_vars(spec),
+        "sealer_cluster_runtime": runtime,
+        "sealer_plugins": plugin_vars(plugins),
         "sealer_launch": launch_vars(spec, chosen, str(image.descriptor.digest)),
         "sealer_host_aliases": [{"ip": a.ip, "hostnames": list(a.hostnames)} for a in cluster.host_aliases],
     }
@@ -265,4 +308,5 @@ def build_request(spec: ClusterSpec, store: Store, root: Path, *, ssh_key: Secre
         tags=tags,
         forks=max(10, len(hosts)),
         verbosity=verbosity,
+        warnings=tuple(warnings),
     )

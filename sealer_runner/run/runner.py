@@ -84,6 +84,7 @@ class RunRequest:
     limit: str | None = None
     forks: int = 10
     verbosity: int = 0
+    warnings: tuple[str, ...] = ()  # about the inputs (e.g. the image's plugin files), for the caller to show
 
 
 def prepare(request: RunRequest) -> None:

@@ -52,6 +52,7 @@ metadata: {{name: ha}}
 spec:
   image: {image}
   ssh: {{pk: {hosts.key}}}
+  env: [APP_MODE=ha]
   registry:
     localRegistry: {{domain: sea.hub, port: 5000, ha: true}}
   hosts:

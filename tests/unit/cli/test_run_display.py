@@ -15,7 +15,18 @@ import pytest
 from rich.console import Console
 
 from sealer_runner.cli.context import AppContext
-from sealer_runner.cli.run_display import Phase, RunDisplay, RunModel, Upload, clock, phase_lines, seconds, status
+from sealer_runner.cli.run_display import (
+    Note,
+    Phase,
+    RunDisplay,
+    RunModel,
+    Upload,
+    clock,
+    notes,
+    phase_lines,
+    seconds,
+    status,
+)
 from sealer_runner.run.runner import Failure, HostStats, RunResult
 
 TESTDATA = Path(__file__).parent / "testdata"
@@ -347,3 +358,35 @@ def render(renderable) -> str:
     console = Console(file=StringIO(), force_terminal=False, width=100)
     console.print(renderable)
     return console.file.getvalue()
+
+
+# ---- notes: what the display shows of successful tasks (module warnings, the roles' debug reports) ----
+
+
+def test_warnings_of_a_task_and_of_its_loop_items_once_each():
+    data = {"task_action": "sealer.cluster.sysctl_values",
+            "res": {"warnings": ["a"], "results": [{"warnings": ["a", "b"]}, "not a result", {"changed": True}]}}
+    assert notes(data) == ["a", "b"]
+
+
+def test_debug_messages_are_shown_on_one_line_and_other_messages_are_not():
+    assert notes({"task_action": "ansible.builtin.debug", "res": {"msg": "warning:  clock\n  is off"}}) == [
+        "warning: clock is off"]
+    assert notes({"task_action": "debug", "res": {"msg": "skipped"}}) == ["skipped"]
+    assert notes({"task_action": "ansible.builtin.command", "res": {"msg": "non-zero"}}) == []
+    assert notes({}) == []
+
+
+def test_notes_come_as_they_happen_in_plain_and_quiet_output_but_not_with_debug():
+    prepare = "Prepare hosts"
+    warned = result("runner_on_ok", prepare, "p1", HOSTS[1], role="prepare", action="sealer.cluster.sysctl_values",
+                    warnings=["net.bridge.bridge-nf-call-iptables: not in this container"])
+    model = RunModel(FakeClock())
+    model.feed(play(prepare))
+    assert model.feed(warned) == [Note(HOSTS[1], "net.bridge.bridge-nf-call-iptables: not in this container")]
+    for mode in ({}, {"quiet": True}, {"debug": True}):
+        tick = FakeClock()
+        app, buffer = plain_app(**mode)
+        feed_all(RunDisplay(app, clock=tick), [play(prepare), warned, ev("playbook_on_stats")], tick)
+        line = f"  {HOSTS[1]}: net.bridge.bridge-nf-call-iptables: not in this container"
+        assert (line in buffer.getvalue().splitlines()) is (not mode.get("debug")), mode

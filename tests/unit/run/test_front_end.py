@@ -139,3 +139,12 @@ def test_config_vars_in_order_with_app_paths_under_the_app():
         {"name": "kubelet", "path": "etc/kubelet.conf", "data": "maxPods: 200\n", "strategy": "overwrite",
          "process": ["value", "toJson"]},
     ]
+
+
+def test_a_failed_loop_reports_its_first_failed_item():
+    from sealer_runner.run.runner import failure_of
+
+    loop = {"event": "runner_on_failed", "event_data": {"host": "h", "task": "t", "role": "r", "res": {
+        "msg": "One or more items failed", "results": [{"changed": False}, {"failed": True, "msg": "no node has 10.0.0.9"},
+                                                       {"failed": True, "msg": "second"}]}}}
+    assert str(failure_of(loop)) == "h failed at r: t: no node has 10.0.0.9"

@@ -1,0 +1,68 @@
+# -*- coding: utf-8 -*-
+# Copyright: sealer_runner developers. Apache-2.0.
+"""Private to the sealer.cluster collection: what host-preparation modules share.
+
+Whether a refusal is fatal (``strict``: true, false, or auto = fatal unless the host is a container),
+and writing a small configuration file only when its content changes. Standard library only.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+
+_TRUE = ("true", "yes", "on", "1")
+_FALSE = ("false", "no", "off", "0")
+
+
+class StrictError(Exception):
+    """A bad ``strict`` value."""
+
+
+def in_container(marker):
+    """systemd writes *marker* (``/run/systemd/container``) when it runs inside a container."""
+    return os.path.exists(marker)
+
+
+def fatal(strict, marker):
+    """Whether refusals fail the task: *strict* true/false, or auto (not inside a container)."""
+    value = str(strict).strip().lower()
+    if value == "auto":
+        return not in_container(marker)
+    if value in _TRUE:
+        return True
+    if value in _FALSE:
+        return False
+    raise StrictError("strict must be auto, true or false, not %r" % (strict,))
+
+
+def _read(path):
+    try:
+        with open(path) as f:
+            return f.read()
+    except (FileNotFoundError, NotADirectoryError):
+        return None
+
+
+def write_if_changed(path, content, check_mode=False, mode=None):
+    """Make the file at *path* hold *content* (creating its directory), keeping its mode (else *mode*,
+    else 0644); returns whether it changed."""
+    if _read(path) == content:
+        return False
+    if check_mode:
+        return True
+    if mode is None:
+        mode = os.stat(path).st_mode & 0o7777 if os.path.exists(path) else 0o644
+    directory = os.path.dirname(path) or "."
+    os.makedirs(directory, mode=0o755, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=".%s." % os.path.basename(path), dir=directory)
+    try:
+        with os.fdopen(fd, "w") as f:
+            f.write(content)
+        os.chmod(tmp, mode)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+    return True

@@ -1,0 +1,141 @@
+"""Read chosen files of an image's merged rootfs straight from its layers, without extracting it.
+
+Layers are streamed (and verified) in order; a later layer's file replaces an earlier one, and OCI
+whiteouts remove what lower layers hold. What one layer holds never changes, so the findings for each
+(layer, selection) are cached under ``<store>/cache/rootfs/``: a second read of the same image costs
+no decompression.
+"""
+
+from __future__ import annotations
+
+import base64
+import fnmatch
+import hashlib
+import json
+import tarfile
+import zlib
+from dataclasses import dataclass
+from typing import Iterable, Mapping
+
+from ..errors import StoreError
+from ..util.fs import atomic_write_bytes
+from .layer import VerifyingReader, classify
+from .store import Store
+from .types import Descriptor
+
+CACHE_FORMAT = 1
+
+
+@dataclass(frozen=True)
+class Selection:
+    """Which files to read, by pattern (``*`` never crosses ``/``), and which paths only to look for.
+
+    Files larger than *limit* bytes are an error: what is read here is small metadata.
+    """
+
+    read: tuple[str, ...] = ()
+    look_for: tuple[str, ...] = ()
+    limit: int = 1 << 20
+
+    @property
+    def key(self) -> str:
+        spec = json.dumps([CACHE_FORMAT, list(self.read), list(self.look_for), self.limit]).encode()
+        return hashlib.sha256(spec).hexdigest()[:16]
+
+    def reads(self, path: str) -> bool:
+        parts = path.split("/")
+        return any(_matches(parts, pattern.split("/")) for pattern in self.read)
+
+    def shadows(self, path: str, is_dir: bool) -> bool:
+        """Whether an entry at *path* hides lower layers' selected files: a directory where one of
+        them was, or anything but a directory where their parent directory was."""
+        if is_dir:
+            return self.reads(path) or path in self.look_for
+        parts = path.split("/")
+        for pattern in (*self.read, *self.look_for):
+            ancestors = pattern.split("/")[:-1]
+            if len(parts) <= len(ancestors) and _matches(parts, ancestors[:len(parts)]):
+                return True
+        return False
+
+
+@dataclass(frozen=True)
+class RootfsFiles:
+    """The selected files of a merged rootfs: ``contents`` by path, and which looked-for paths exist."""
+
+    contents: Mapping[str, bytes]
+    present: frozenset[str]
+
+
+@dataclass(frozen=True)
+class _LayerFindings:
+    contents: dict[str, bytes]
+    present: list[str]
+    removed: list[str]  # whiteouts: paths whose lower-layer content is gone (with everything below)
+
+
+def read_rootfs(store: Store, layers: Iterable[Descriptor], selection: Selection) -> RootfsFiles:
+    """The files *selection* names, as the merged content of *layers* (in order) holds them."""
+    contents: dict[str, bytes] = {}
+    present: set[str] = set()
+    for layer in layers:
+        found = _findings(store, layer, selection)
+        for path in found.removed:
+            for name in [n for n in contents if _within(n, path)]:
+                del contents[name]
+            present -= {n for n in present if _within(n, path)}
+        contents.update(found.contents)
+        present.update(found.present)
+    return RootfsFiles(contents, frozenset(present))
+
+
+def _findings(store: Store, layer: Descriptor, selection: Selection) -> _LayerFindings:
+    cache = store.state_dir("rootfs") / f"{layer.digest.hex}-{selection.key}.json"
+    try:
+        data = json.loads(cache.read_bytes())
+        return _LayerFindings({k: base64.b64decode(v) for k, v in data["contents"].items()},
+                              list(data["present"]), list(data["removed"]))
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        pass
+    found = _scan(store, layer, selection)
+    record = {"contents": {k: base64.b64encode(v).decode() for k, v in found.contents.items()},
+              "present": found.present, "removed": found.removed}
+    atomic_write_bytes(cache, json.dumps(record).encode())
+    return found
+
+
+def _scan(store: Store, layer: Descriptor, selection: Selection) -> _LayerFindings:
+    found = _LayerFindings({}, [], [])
+    reader = VerifyingReader(store, layer.digest)
+    try:
+        with tarfile.open(fileobj=reader, mode="r|*") as tar:  # type: ignore[call-overload]
+            for member in tar:
+                kind, path = classify(member.name)
+                if kind in ("opaque", "whiteout"):
+                    found.removed.append(path)
+                    continue
+                if kind != "entry":
+                    continue
+                if selection.shadows(path, member.isdir()):
+                    found.removed.append(path)
+                if path in selection.look_for and not member.isdir():
+                    found.present.append(path)
+                if member.isfile() and selection.reads(path):
+                    if member.size > selection.limit:
+                        raise StoreError(f"layer {layer.digest}: {path} is larger than {selection.limit} bytes")
+                    handle = tar.extractfile(member)
+                    if handle is not None:
+                        found.contents[path] = handle.read()
+        reader.drain()
+    except (tarfile.TarError, zlib.error, OSError, EOFError) as exc:
+        raise StoreError(f"cannot read layer {layer.digest}: {exc}") from exc
+    return found
+
+
+def _matches(parts: list[str], pattern: list[str]) -> bool:
+    return len(parts) == len(pattern) and all(fnmatch.fnmatchcase(p, q) for p, q in zip(parts, pattern, strict=True))
+
+
+def _within(name: str, removed: str) -> bool:
+    """Whether *name* is *removed* or below it (``""`` is the root: an opaque root removes everything)."""
+    return not removed or name == removed or name.startswith(removed + "/")
