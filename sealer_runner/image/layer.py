@@ -143,18 +143,21 @@ class VerifyingReader:
 
     def __init__(self, store: Store, digest: Digest) -> None:
         self._chunks: Iterator[bytes] = store.iter_blob(digest)
-        self._buf = b""
+        self._buf = memoryview(b"")
 
     def read(self, n: int = -1) -> bytes:
-        while n < 0 or len(self._buf) < n:
-            try:
-                self._buf += next(self._chunks)
-            except StopIteration:
-                break
+        """Up to *n* bytes (a short read, like a raw file's, when a chunk ends first). Chunks are cut
+        through a memoryview, so each byte is copied once however small the reads."""
         if n < 0:
-            out, self._buf = self._buf, b""
-        else:
-            out, self._buf = self._buf[:n], self._buf[n:]
+            out = bytes(self._buf) + b"".join(self._chunks)
+            self._buf = memoryview(b"")
+            return out
+        if not self._buf:
+            chunk = next(self._chunks, b"")
+            if len(chunk) <= n:
+                return chunk
+            self._buf = memoryview(chunk)
+        out, self._buf = bytes(self._buf[:n]), self._buf[n:]
         return out
 
     def drain(self) -> None:
