@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Run every benchmark; each prints its own ratios against a peer tool measured in the same run.
 #   bench/run.sh            build (500 MB context vs tar czf), then registry (caching vs skopeo sync,
-#                           1 GB push/pull vs skopeo copy)
+#                           1 GB push/pull vs skopeo copy), then delivery of 1 GB to 1/3/6 nspawn hosts
+#                           vs tar c | ssh tar x (root only)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/install.sh --deps-only
@@ -9,3 +10,9 @@ echo "== build =="
 .venv/bin/python bench/build_bench.py
 echo "== registry =="
 .venv/bin/python bench/registry_bench.py
+echo "== delivery (1, 3 and 6 nspawn hosts; needs root) =="
+if [[ $(id -u) -eq 0 ]]; then
+  .venv/bin/python bench/delivery_bench.py
+else
+  echo "skipped: booting test hosts needs root (see docs/testing.md)"
+fi
