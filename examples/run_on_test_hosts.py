@@ -45,6 +45,10 @@ def main() -> int:
             clusterfile.write_text(CLUSTERFILE.format(image=args.image, key=hosts.key, master=hosts[0].ip,
                                                       nodes=", ".join(h.ip for h in hosts[1:])))
             print(clusterfile.read_text(), flush=True)
+            # These hosts are new machines at every boot, with new SSH host keys, on the same addresses:
+            # forget the keys the last example run accepted (a real cluster keeps them, and a changed
+            # key stops the run).
+            (Path(args.root) / "clusters" / "hello" / "known_hosts").unlink(missing_ok=True)
             for attempt in ("first run", "second run (nothing to do)"):
                 print(f"==> sealer_runner run -f Clusterfile: {attempt}", flush=True)
                 if subprocess.run([sr, "--root", args.root, "run", "-f", str(clusterfile)]).returncode:
