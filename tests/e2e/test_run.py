@@ -105,8 +105,9 @@ spec:
     return path
 
 
-def test_offline_delivery_to_three_hosts(tmp_path, test_hosts_factory, capsys):
-    root = tmp_path / "store"
+def offline_cluster_image(tmp_path: Path, root: Path) -> str:
+    """The cluster image, built while the simulated upstreams run; they are stopped on return, so from
+    then on nothing outside the cluster serves the images it caches."""
     fixtures = Store(tmp_path / "fixtures")
     regs = Registries(RegistryConfig(), AuthStore(tmp_path / "auth.json", docker_config=tmp_path / "none"))
     upstreams = {name: RegistryServer(tmp_path / f"upstream-{name}").start() for name in UPSTREAM_IMAGES}
@@ -116,10 +117,15 @@ def test_offline_delivery_to_three_hosts(tmp_path, test_hosts_factory, capsys):
             push(fixtures, fixtures.lookup(path), parse_reference(f"{upstreams[name].host}/{path}"), regs)
         mirrors = ["--registry-mirror", f"docker.io=http://{upstreams['docker'].host}",
                    "--registry-mirror", f"quay.io=http://{upstreams['quay'].host}"]
-        image = cluster_image(tmp_path, root, mirrors)
+        return cluster_image(tmp_path, root, mirrors)
     finally:
         for server in upstreams.values():
-            server.stop()  # from here on, nothing outside the cluster serves these images
+            server.stop()
+
+
+def test_offline_delivery_to_three_hosts(tmp_path, test_hosts_factory, capsys):
+    root = tmp_path / "store"
+    image = offline_cluster_image(tmp_path, root)
 
     with test_hosts_factory(3) as hosts:
         cf = clusterfile(tmp_path / "Clusterfile", image, [hosts[0].ip], [hosts[1].ip, hosts[2].ip], hosts[0].key)

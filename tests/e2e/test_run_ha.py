@@ -10,38 +10,17 @@ from __future__ import annotations
 import pytest
 
 from sealer_runner.cli.main import main as cli_main
-from sealer_runner.image.reference import parse_reference
-from sealer_runner.image.store import Store
-from sealer_runner.registry.auth import AuthStore
-from sealer_runner.registry.config import RegistryConfig
-from sealer_runner.registry.transfer import Registries, push
-from tests.e2e.test_run import UPSTREAM_IMAGES, cluster_image, stand_in
+from tests.e2e.test_run import offline_cluster_image
 from tests.support.base_image import missing_binaries
-from tests.support.registry import RegistryServer
 
 pytestmark = [pytest.mark.e2e]
 if missing_binaries():
     pytestmark.append(pytest.mark.skip(reason=f"missing {missing_binaries()} (run scripts/install.sh)"))
 
 
-def _image(tmp_path, root):
-    fixtures = Store(tmp_path / "fixtures")
-    regs = Registries(RegistryConfig(), AuthStore(tmp_path / "auth.json", docker_config=tmp_path / "none"))
-    upstreams = {name: RegistryServer(tmp_path / f"upstream-{name}").start() for name in UPSTREAM_IMAGES}
-    try:
-        for name, path in UPSTREAM_IMAGES.items():
-            stand_in(fixtures, tmp_path, path)
-            push(fixtures, fixtures.lookup(path), parse_reference(f"{upstreams[name].host}/{path}"), regs)
-        return cluster_image(tmp_path, root, ["--registry-mirror", f"docker.io=http://{upstreams['docker'].host}",
-                                              "--registry-mirror", f"quay.io=http://{upstreams['quay'].host}"])
-    finally:
-        for server in upstreams.values():
-            server.stop()
-
-
 def test_ha_registries_and_tree_fanout(tmp_path, test_hosts_factory, capsys):
     root = tmp_path / "store"
-    image = _image(tmp_path, root)
+    image = offline_cluster_image(tmp_path, root)
     with test_hosts_factory(5) as hosts:
         masters, nodes = hosts[:3], hosts[3:]
         cf = tmp_path / "Clusterfile"

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from sealer_runner.cli.run_cmd import notes
+from sealer_runner.cli.run_display import notes
 from sealer_runner.clusterfile import load_clusterfile
 from sealer_runner.image.store import Store
 from sealer_runner.run.cluster import build_request

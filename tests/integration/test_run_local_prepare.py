@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from sealer_runner.cli.run_cmd import notes
+from sealer_runner.cli.run_display import notes
 from sealer_runner.clusterfile import load_clusterfile
 from sealer_runner.image.store import Store
 from sealer_runner.run.cluster import build_request
@@ -31,6 +31,7 @@ PREPARE_TAGS = ("validate", "prepare-time", "prepare-hosts", "prepare-host-names
 ALLOWED_TASKS = {
     "The run's inputs are complete and well-formed", "Every layer to upload exists on the controller",
     "Every Config is well-formed (its path stays inside the rootfs, its data fits its strategy)",
+    "A registry user comes with its password",
     "Host answers over SSH", "Controller clock before reading the host's", "Host clock",
     "Controller clock after reading the host's", "Host clock within sealer_time_max_skew of the controller's",
     "Warn about a host clock off by more than sealer_time_warn_skew", "/etc/hosts entries of this cluster",

@@ -19,6 +19,25 @@ class StrictError(Exception):
     """A bad ``strict`` value."""
 
 
+# Options every host-preparation module takes: how strict it is, and how it tells a container.
+STRICT_ARGS = dict(
+    strict=dict(type="str", default="auto"),
+    container_marker=dict(type="path", default="/run/systemd/container"),
+)
+# ... and those that persist what they set in a file of their own.
+PERSIST_ARGS = dict(
+    persist_file=dict(type="path"),
+    header=dict(type="str", default="Written by sealer_runner."),
+)
+
+
+def executable(module, command):
+    """*command*'s path (a path, or a name looked up in PATH and the sbin directories), or None."""
+    if os.sep in command:
+        return command if os.access(command, os.X_OK) else None
+    return module.get_bin_path(command)
+
+
 def in_container(marker):
     """systemd writes *marker* (``/run/systemd/container``) when it runs inside a container."""
     return os.path.exists(marker)
@@ -36,7 +55,8 @@ def fatal(strict, marker):
     raise StrictError("strict must be auto, true or false, not %r" % (strict,))
 
 
-def _read(path):
+def read(path):
+    """A text file's content, or None when it does not exist."""
     try:
         with open(path) as f:
             return f.read()
@@ -47,7 +67,7 @@ def _read(path):
 def write_if_changed(path, content, check_mode=False, mode=None):
     """Make the file at *path* hold *content* (creating its directory), keeping its mode (else *mode*,
     else 0644); returns whether it changed."""
-    if _read(path) == content:
+    if read(path) == content:
         return False
     if check_mode:
         return True

@@ -91,17 +91,8 @@ persisted:
   type: bool
 """
 
-import os
-
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.sealer.cluster.plugins.module_utils import _hostfiles, _kmod
-
-
-def _executable(module, command):
-    """*command*'s path (a path, or a name looked up in PATH and the sbin directories), or None."""
-    if os.sep in command:
-        return command if os.access(command, os.X_OK) else None
-    return module.get_bin_path(command)
 
 
 def run(module):
@@ -115,7 +106,7 @@ def run(module):
     if module.check_mode:
         result["loaded"] = lacking
     else:
-        modprobe = _executable(module, p["modprobe"])
+        modprobe = _hostfiles.executable(module, p["modprobe"])
         for name in lacking:
             if modprobe is None:
                 result["refused"].append({"name": name, "error": "%s not found" % p["modprobe"]})
@@ -139,10 +130,8 @@ def main():
             proc_modules=dict(type="path", default="/proc/modules"),
             sys_module=dict(type="path", default="/sys/module"),
             modules_builtin=dict(type="path"),
-            persist_file=dict(type="path"),
-            header=dict(type="str", default="Written by sealer_runner."),
-            strict=dict(type="str", default="auto"),
-            container_marker=dict(type="path", default="/run/systemd/container"),
+            **_hostfiles.PERSIST_ARGS,
+            **_hostfiles.STRICT_ARGS,
         ),
         supports_check_mode=True,
     )

@@ -72,32 +72,15 @@ error:
   type: str
 """
 
-import os
-
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.sealer.cluster.plugins.module_utils import _hostfiles, _swap
 
 
-def _executable(module, command):
-    """*command*'s path (a path, or a name looked up in PATH and the sbin directories), or None."""
-    if os.sep in command:
-        return command if os.access(command, os.X_OK) else None
-    return module.get_bin_path(command)
-
-
-def _read(path):
-    try:
-        with open(path) as f:
-            return f.read()
-    except (FileNotFoundError, NotADirectoryError):
-        return None
-
-
 def run(module):
     p = module.params
-    swaps = _swap.active(_read(p["proc_swaps"]) or "")
+    swaps = _swap.active(_hostfiles.read(p["proc_swaps"]) or "")
     result = {"changed": False, "swaps": swaps, "swapped_off": False, "commented": []}
-    fstab = _read(p["fstab"])
+    fstab = _hostfiles.read(p["fstab"])
     if fstab is not None:
         text, result["commented"] = _swap.comment_out(fstab)
         if result["commented"]:
@@ -105,7 +88,7 @@ def run(module):
     if swaps and module.check_mode:
         result["swapped_off"] = True
     elif swaps:
-        binary = _executable(module, p["swapoff"])
+        binary = _hostfiles.executable(module, p["swapoff"])
         if binary is None:
             result["error"] = "%s not found" % p["swapoff"]
         else:
@@ -124,8 +107,7 @@ def main():
             fstab=dict(type="path", default="/etc/fstab"),
             swapoff=dict(type="str", default="swapoff"),
             proc_swaps=dict(type="path", default="/proc/swaps"),
-            strict=dict(type="str", default="auto"),
-            container_marker=dict(type="path", default="/run/systemd/container"),
+            **_hostfiles.STRICT_ARGS,
         ),
         supports_check_mode=True,
     )

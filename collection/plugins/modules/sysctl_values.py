@@ -107,10 +107,8 @@ def main():
     module = AnsibleModule(
         argument_spec=dict(
             values=dict(type="dict", required=True),
-            persist_file=dict(type="path"),
-            header=dict(type="str", default="Written by sealer_runner."),
-            strict=dict(type="str", default="auto"),
-            container_marker=dict(type="path", default="/run/systemd/container"),
+            **_hostfiles.PERSIST_ARGS,
+            **_hostfiles.STRICT_ARGS,
             proc_root=dict(type="path", default="/proc/sys"),
         ),
         supports_check_mode=True,
