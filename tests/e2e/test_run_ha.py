@@ -1,11 +1,14 @@
 """The HA variant: 3 masters (each running the embedded registry, `localRegistry.ha: true`) and 2 nodes.
 
 Layers reach the 5 hosts along the fan-out tree (the nodes fetch from master1, not master0). With
-master0's registry stopped, every host still pulls the upstream images by their ordinary names: each
-host's containerd lists every registry host as a mirror, and falls through to the next.
+master0's registry stopped, every host still pulls the upstream images by their ordinary names: the
+registry domain resolves to every registry host (the host's own first), and containerd dials each in
+turn.
 """
 
 from __future__ import annotations
+
+import re
 
 import pytest
 
@@ -48,6 +51,12 @@ spec:
             assert node.ssh("systemctl is-active sealer-registry").stdout.strip() != "active"
         rootfs = [h.rootfs / "var/lib/sealer/data/ha/rootfs/.sealer-layers.json" for h in hosts]
         assert len({p.read_text() for p in rootfs}) == 1, "every host has the same layers"
+        # the tree: hosts 3 and 4 (the nodes) fetch from host 1 (master1), whose layer server logged it
+        served = masters[1].ssh("journalctl -u sealer-layers-ha --no-pager -o cat", check=True).stdout
+        for node in nodes:
+            assert re.search(rf'^{re.escape(node.ip)} - - .*"GET /[0-9a-f]{{64}} HTTP/1.[01]" 200', served, re.M), served
+        from_master0 = masters[0].ssh("journalctl -u sealer-layers-ha --no-pager -o cat", check=True).stdout
+        assert not any(node.ip in from_master0 for node in nodes), "nodes fetch from their parent, not master0"
 
         masters[0].ssh("systemctl stop sealer-registry", check=True)
         for host in hosts:
