@@ -9,7 +9,7 @@ Store layout (``<store>/``):
   ``<hex>``                a verified layer blob (gzip'd tar), the digest marker of "this host has it"
   ``unpacked/<hex>/``      the same layer already untarred, made in the same pass that received the blob,
                            consumed (moved into the rootfs) when the layer is applied
-  ``incoming/<hex>``       a blob uploaded by other means (``copy``), adopted after verification
+  ``incoming/<hex>``       a blob uploaded by other means (``put_file``), adopted after verification
 
 A blob arriving over a stream (SSH from the controller, HTTP from master0) is hashed, written and
 untarred in one pass, so applying it afterwards is a series of renames rather than a second read.
@@ -238,8 +238,9 @@ def apply(store, rootfs, digests):
 
 
 def apply_one(store, digest, root):
-    """Apply one layer onto *root*: by moving its unpacked tree in when it was untarred on arrival,
-    else by untarring its blob. A merge cut short is not resumed: its tree is dropped, the blob used."""
+    """Apply one layer onto *root* by moving its unpacked tree in: the tree untarred on arrival, else
+    (none kept, or kept on another filesystem than the rootfs) one untarred from the blob beside
+    *root*. A merge cut short is not resumed: its tree is dropped, and the next run uses the blob."""
     tree = unpacked_path(store, digest)
     merging = tree + ".merging"
     _remove(merging)
@@ -247,14 +248,23 @@ def apply_one(store, digest, root):
         os.rename(tree, merging)
         try:
             merge(merging, root)
+            return
         except OSError as exc:
             if exc.errno != errno.EXDEV:
                 raise LayerError("cannot apply %s: %s" % (digest, exc)) from exc
-            extract(blob_path(store, digest), root)  # rootfs on another filesystem than the store
         finally:
             _remove(merging)
-        return
-    extract(blob_path(store, digest), root)
+    blob = blob_path(store, digest)
+    aside = "%s.layer-%s" % (root.rstrip("/"), hex_of(digest)[:16])
+    _remove(aside)
+    try:
+        with open(blob, "rb") as stream:
+            _unpack_stream(stream, aside)
+        merge(aside, root)
+    except (LayerError, OSError) as exc:
+        raise LayerError("cannot extract %s: %s" % (blob, exc)) from exc
+    finally:
+        _remove(aside)
 
 
 def merge(layer, root, rel=""):
@@ -302,33 +312,6 @@ def _strip_markers(tree):
                 os.unlink(os.path.join(parent, name))
 
 
-def extract(blob, root):
-    """Apply one tar(+gzip) layer onto *root*, honouring OCI whiteouts."""
-    created = set()
-    try:
-        with tarfile.open(blob, mode="r:*") as tar:
-            for member in tar:
-                name = _normalise(member.name)
-                if not name:
-                    continue
-                parent, _, base = name.rpartition("/")
-                if base == OPAQUE:
-                    _clear(root, parent, created)
-                elif base.startswith(WHITEOUT):
-                    victim = (parent + "/" if parent else "") + base[len(WHITEOUT):]
-                    if victim not in created:
-                        _remove(os.path.join(root, victim))
-                else:
-                    target = os.path.join(root, name)
-                    if os.path.lexists(target) and not (member.isdir() and os.path.isdir(target)
-                                                         and not os.path.islink(target)):
-                        _remove(target)
-                    _extract_member(tar, member, root, target)
-                    created.add(name)
-    except (tarfile.TarError, OSError, EOFError) as exc:
-        raise LayerError("cannot extract %s: %s" % (blob, exc)) from exc
-
-
 def _extract_member(tar, member, root, target):
     if hasattr(tarfile, "tar_filter"):  # Python with PEP 706 (3.11.4+, and Debian's security backports)
         tar.extract(member, root, set_attrs=True, filter="tar")
@@ -344,16 +327,6 @@ def _normalise(name):
     while name.startswith("./"):
         name = name[2:].lstrip("/")
     return "" if name == "." else name.rstrip("/")
-
-
-def _clear(root, rel, created):
-    directory = os.path.join(root, rel) if rel else root
-    if not os.path.isdir(directory):
-        return
-    for child in os.listdir(directory):
-        child_rel = (rel + "/" if rel else "") + child
-        if child_rel not in created:
-            _remove(os.path.join(directory, child))
 
 
 def _remove(path):
