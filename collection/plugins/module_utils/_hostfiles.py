@@ -38,6 +38,16 @@ def executable(module, command):
     return module.get_bin_path(command)
 
 
+def finish(module, fatal, result, problems, failure, warning):
+    """End a host-preparation module: refusals fail it (``failure`` + the problems) when *fatal*, and
+    are each a warning (``warning`` + the problem) otherwise."""
+    if problems and fatal:
+        module.fail_json(msg=failure + "; ".join(problems), **result)
+    for problem in problems:
+        module.warn("%s%s (reported, not fatal: strict=%s)" % (warning, problem, module.params["strict"]))
+    module.exit_json(**result)
+
+
 def in_container(marker):
     """systemd writes *marker* (``/run/systemd/container``) when it runs inside a container."""
     return os.path.exists(marker)

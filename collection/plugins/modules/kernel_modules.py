@@ -141,11 +141,7 @@ def main():
     except (_kmod.KmodError, _hostfiles.StrictError) as exc:
         module.fail_json(msg=str(exc))
     problems = ["%s: %s" % (r["name"], r["error"]) for r in result["refused"]]
-    if problems and fatal:
-        module.fail_json(msg="kernel modules not loaded: " + "; ".join(problems), **result)
-    for problem in problems:
-        module.warn("kernel module %s (reported, not fatal: strict=%s)" % (problem, module.params["strict"]))
-    module.exit_json(**result)
+    _hostfiles.finish(module, fatal, result, problems, "kernel modules not loaded: ", "kernel module ")
 
 
 if __name__ == "__main__":

@@ -116,12 +116,8 @@ def main():
         result = run(module)
     except _hostfiles.StrictError as exc:
         module.fail_json(msg=str(exc))
-    if "error" in result:
-        message = "swap is still on (%s): %s" % (", ".join(result["swaps"]), result["error"])
-        if fatal:
-            module.fail_json(msg=message, **result)
-        module.warn("%s (reported, not fatal: strict=%s)" % (message, module.params["strict"]))
-    module.exit_json(**result)
+    problems = ["swap is still on (%s): %s" % (", ".join(result["swaps"]), result["error"])] if "error" in result else []
+    _hostfiles.finish(module, fatal, result, problems, "", "")
 
 
 if __name__ == "__main__":

@@ -120,11 +120,7 @@ def main():
         module.fail_json(msg=str(exc))
     problems = ["%s does not exist" % key for key in result["missing"]]
     problems += ["%s=%s refused: %s" % (r["key"], r["wanted"], r["error"]) for r in result["refused"]]
-    if problems and fatal:
-        module.fail_json(msg="kernel parameters not set: " + "; ".join(problems), **result)
-    for problem in problems:
-        module.warn("kernel parameter %s (reported, not fatal: strict=%s)" % (problem, module.params["strict"]))
-    module.exit_json(**result)
+    _hostfiles.finish(module, fatal, result, problems, "kernel parameters not set: ", "kernel parameter ")
 
 
 if __name__ == "__main__":
