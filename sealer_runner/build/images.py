@@ -16,6 +16,7 @@ from ..image.layer import LayerInfo, write_layer
 from ..image.metadata import ImageExtension, read_container_images
 from ..image.reference import Reference, parse_reference
 from ..image.registry_layout import CachedImage, layout_entries
+from ..image.rootfs import remember
 from ..image.store import PlatformManifest, Store
 from ..image.types import Descriptor, Platform
 from ..imagecache.collect import AppInfo, find_images
@@ -130,7 +131,10 @@ def write_registry_layer(store: Store, fetched: list[tuple[FetchedImage, list[st
                       for d in [r.get("digest", ""), *r.get("manifests", []), *r.get("blobs", [])] if d)
     images = [CachedImage(image.reference, image.top.digest, tuple(m.digest for m in image.manifests),
                           tuple(sorted(image.blobs))) for image, _ in fetched]
-    return write_layer(store, layout_entries(store, images, skip_blobs=below), progress=progress)
+    entries = list(layout_entries(store, images, skip_blobs=below))
+    layer = write_layer(store, entries, progress=progress)
+    remember(store, layer.descriptor, entries)
+    return layer
 
 
 def app_infos(plan_apps, parent: ImageExtension | None) -> list[AppInfo]:

@@ -96,8 +96,8 @@ def _tarinfo(entry: Entry, mtime: int) -> tarfile.TarInfo:
 def write_layer(
     store: Store, entries: Iterable[Entry], *, mtime: int = 0, progress: ProgressFn | None = None
 ) -> LayerInfo:
-    """Write *entries* (any order) as one reproducible tar+gzip blob in *store*."""
-    ordered = sorted(entries, key=lambda e: e.path)
+    """Write *entries* (any order) as one reproducible tar+gzip blob in *store*, in `written_order`."""
+    ordered = written_order(entries)
     with store.blob_writer() as blob:
         gz = ParallelGzipWriter(blob, level=COMPRESS_LEVEL)  # type: ignore[arg-type]
         diff = HashingWriter(gz)  # type: ignore[arg-type]
@@ -108,6 +108,11 @@ def write_layer(
         digest = blob.commit()
         size = blob.size
     return LayerInfo(Descriptor(MT_OCI_LAYER_GZIP, digest, size), diff.digest)
+
+
+def written_order(entries: Iterable[Entry]) -> list[Entry]:
+    """The order `write_layer` writes entries in: by path."""
+    return sorted(entries, key=lambda e: e.path)
 
 
 def _write_entry(out: HashingWriter, entry: Entry, mtime: int, progress: ProgressFn | None) -> None:

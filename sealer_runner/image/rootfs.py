@@ -3,7 +3,8 @@
 Layers are streamed (and verified) in order; a later layer's file replaces an earlier one, and OCI
 whiteouts remove what lower layers hold. What one layer holds never changes, so the findings for each
 (layer, selection) are cached under ``<store>/cache/rootfs/``: a second read of the same image costs
-no decompression.
+no decompression. A layer built here is indexed as it is written (`remember`), from its entries, for
+the selections the run path reads (`RUN_CONTENT`): the first `run` after `build` decompresses nothing.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from typing import Iterable, Mapping
 
 from ..errors import StoreError
 from ..util.fs import atomic_write_bytes
-from .layer import VerifyingReader, classify
+from .layer import Entry, VerifyingReader, classify, written_order
 from .store import Store
 from .types import Descriptor
 
@@ -60,6 +61,13 @@ class Selection:
         return False
 
 
+PLUGIN_FILES = ("plugins/*.yaml", "plugins/*.yml")
+KUBEADM = "bin/kubeadm"
+# What `run` reads of every image (its plugins; whether it ships kubeadm): indexed at build time.
+RUN_CONTENT = Selection(read=PLUGIN_FILES, look_for=(KUBEADM,))
+INDEXED = (RUN_CONTENT,)
+
+
 @dataclass(frozen=True)
 class RootfsFiles:
     """The selected files of a merged rootfs: ``contents`` by path, and which looked-for paths exist."""
@@ -90,19 +98,60 @@ def read_rootfs(store: Store, layers: Iterable[Descriptor], selection: Selection
     return RootfsFiles(contents, frozenset(present))
 
 
+def remember(store: Store, layer: Descriptor, entries: Iterable[Entry]) -> None:
+    """Index a layer just written from *entries* for the `INDEXED` selections, as if it had been
+    scanned. A selected file over its selection's limit is left to the scan (which reports it)."""
+    entries = written_order(entries)
+    for selection in INDEXED:
+        found = _LayerFindings({}, [], [])
+        for entry in entries:
+            kind, path = classify(entry.path)
+            if kind in ("opaque", "whiteout"):
+                found.removed.append(path)
+                continue
+            if kind != "entry":
+                continue
+            is_dir = entry.kind == "dir"
+            if selection.shadows(path, is_dir):
+                found.removed.append(path)
+            if path in selection.look_for and not is_dir:
+                found.present.append(path)
+            if entry.kind == "file" and selection.reads(path):
+                if entry.size > selection.limit:
+                    break
+                found.contents[path] = _entry_bytes(entry)
+        else:
+            _store_findings(store, layer, selection, found)
+
+
+def _entry_bytes(entry: Entry) -> bytes:
+    if entry.data is not None:
+        return entry.data
+    assert entry.source is not None
+    with open(entry.source, "rb") as f:
+        return f.read(entry.size)
+
+
+def _cache_path(store: Store, layer: Descriptor, selection: Selection):
+    return store.state_dir("rootfs") / f"{layer.digest.hex}-{selection.key}.json"
+
+
 def _findings(store: Store, layer: Descriptor, selection: Selection) -> _LayerFindings:
-    cache = store.state_dir("rootfs") / f"{layer.digest.hex}-{selection.key}.json"
     try:
-        data = json.loads(cache.read_bytes())
+        data = json.loads(_cache_path(store, layer, selection).read_bytes())
         return _LayerFindings({k: base64.b64decode(v) for k, v in data["contents"].items()},
                               list(data["present"]), list(data["removed"]))
     except (OSError, ValueError, KeyError, TypeError, AttributeError):
         pass
     found = _scan(store, layer, selection)
+    _store_findings(store, layer, selection, found)
+    return found
+
+
+def _store_findings(store: Store, layer: Descriptor, selection: Selection, found: _LayerFindings) -> None:
     record = {"contents": {k: base64.b64encode(v).decode() for k, v in found.contents.items()},
               "present": found.present, "removed": found.removed}
-    atomic_write_bytes(cache, json.dumps(record).encode())
-    return found
+    atomic_write_bytes(_cache_path(store, layer, selection), json.dumps(record).encode())
 
 
 def _scan(store: Store, layer: Descriptor, selection: Selection) -> _LayerFindings:

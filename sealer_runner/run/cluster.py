@@ -20,7 +20,7 @@ from ..errors import InputError, SealerError
 from ..image.metadata import Application, ImageExtension, read_container_images, read_extension
 from ..image.platform import host_platform
 from ..image.reference import parse_reference
-from ..image.rootfs import Selection, read_rootfs
+from ..image.rootfs import KUBEADM, RUN_CONTENT, read_rootfs
 from ..image.store import PlatformManifest, Store, TaggedImage
 from ..kubefile.plan import APPS_ROOT
 from ..registry.auth import Credentials
@@ -28,7 +28,7 @@ from ..registry.config import RegistryConfig
 from ..registry.transfer import Registries
 from ..util.secret import Secret
 from .htpasswd import htpasswd_line
-from .image_plugins import PLUGIN_FILES, SourcedPlugin, check_hostnames, clusterfile_plugins, image_plugins, merge_plugins
+from .image_plugins import SourcedPlugin, check_hostnames, clusterfile_plugins, image_plugins, merge_plugins
 from .inventory import build_inventory, host_order
 from .pki import ensure_registry_pki
 from .registry_access import check_registry, registry_credentials
@@ -40,7 +40,6 @@ COLLECTION_DIR = PACKAGE_ROOT / "collection"
 PLAYBOOKS_DIR = PACKAGE_ROOT / "playbooks"
 #: The image label naming the cluster runtime (sealer's), and the binary that implies Kubernetes without it.
 RUNTIME_LABEL = "cluster.alpha.sealer.io/cluster-runtime-type"
-KUBEADM = "bin/kubeadm"
 
 
 @dataclass(frozen=True)
@@ -205,7 +204,7 @@ def image_content(store: Store, pm: PlatformManifest, spec: ClusterSpec) -> tupl
     """One read of the image's layers: its plugins merged with the Clusterfile's, its cluster runtime,
     and the warnings its plugin files raise."""
     cluster = spec.cluster
-    files = read_rootfs(store, pm.manifest.layers, Selection(read=PLUGIN_FILES, look_for=(KUBEADM,)))
+    files = read_rootfs(store, pm.manifest.layers, RUN_CONTENT)
     shipped, warnings = image_plugins(files.contents, cluster.image, cluster)
     plugins = merge_plugins(clusterfile_plugins(spec), shipped)
     check_hostnames(plugins)

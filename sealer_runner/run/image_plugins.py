@@ -16,7 +16,6 @@ from ..clusterfile import Cluster, ClusterSpec, Plugin, load_plugins
 from ..errors import ClusterfileError, InputError
 
 #: Where an image keeps its plugins, relative to its rootfs (one directory level, like sealer).
-PLUGIN_FILES = ("plugins/*.yaml", "plugins/*.yml")
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,7 @@ import pytest
 
 from sealer_runner.errors import StoreError
 from sealer_runner.image.layer import Entry, data_entry, whiteout, write_layer
-from sealer_runner.image.rootfs import Selection, read_rootfs
+from sealer_runner.image.rootfs import RUN_CONTENT, Selection, read_rootfs, remember
 from sealer_runner.image.store import Store
 from sealer_runner.image.types import Descriptor
 
@@ -69,6 +69,42 @@ def test_oversized_files_and_damaged_layers_are_errors(store):
     blob.write_bytes(blob.read_bytes()[:-8] + b"damaged!")
     with pytest.raises(StoreError):
         read_rootfs(store, [big], PLUGINS)
+
+
+LAYER_CASES = {
+    "plugins and kubeadm": [data_entry("plugins/a.yaml", b"a1"), data_entry("plugins/b.yml", b"b"),
+                            data_entry("plugins/sub/deep.yaml", b"no"), data_entry("bin/kubeadm", b"\x7fELF")],
+    "whiteouts": [whiteout("plugins/a.yaml"), whiteout("bin/kubeadm")],
+    "opaque": [Entry("plugins/.wh..wh..opq", "whiteout"), data_entry("plugins/c.yaml", b"c")],
+    "in the way": [data_entry("plugins", b"not a directory"), Entry("bin", "symlink", linkname="usr/bin")],
+    "directories": [Entry("plugins", "dir", 0o755), Entry("plugins/a.yaml", "dir", 0o755), Entry("bin", "dir", 0o755)],
+    "nothing selected": [data_entry("etc/x.conf", b"x"), Entry("registry", "dir", 0o755)],
+}
+
+
+@pytest.mark.parametrize("case", sorted(LAYER_CASES))
+def test_a_layer_indexed_as_written_reads_as_its_scan_does(store, tmp_path, case):
+    """`remember` (build time, from the entries) and the scan of the written blob agree, cache file for cache file."""
+    source = tmp_path / "on-disk.yaml"
+    source.write_bytes(b"from a file")
+    entries = [*LAYER_CASES[case], Entry("plugins/disk.yaml", "file", size=source.stat().st_size, source=str(source))]
+    written = write_layer(store, entries).descriptor
+    remember(store, written, entries)
+    cache = store.state_dir("rootfs") / f"{written.digest.hex}-{RUN_CONTENT.key}.json"
+    indexed = cache.read_bytes()
+    cache.unlink()
+    scanned = read_rootfs(store, [written], RUN_CONTENT)
+    assert cache.read_bytes() == indexed
+    Path(store.blob_source(written.digest)).unlink()
+    assert read_rootfs(store, [written], RUN_CONTENT) == scanned, "the index is enough: no blob needed"
+
+
+def test_an_oversized_selected_file_is_left_to_the_scan_to_report(store):
+    entries = [data_entry("plugins/big.yaml", b"x" * (RUN_CONTENT.limit + 1))]
+    big = write_layer(store, entries).descriptor
+    remember(store, big, entries)
+    with pytest.raises(StoreError, match="plugins/big.yaml is larger than"):
+        read_rootfs(store, [big], RUN_CONTENT)
 
 
 def test_patterns_never_cross_directories():
