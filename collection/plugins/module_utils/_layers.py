@@ -14,9 +14,11 @@ Store layout (``<store>/``):
 A blob arriving over a stream (SSH from the controller, HTTP from master0) is hashed, written and
 untarred in one pass, so applying it afterwards is a series of renames rather than a second read.
 
-Also runnable as a script, so the controller can stream a layer into it over SSH::
+Also runnable as a script, so the controller can stream a layer into it over SSH, and so a host can
+serve its blobs to the others during the fan-out::
 
     python3 _layers.py receive STORE DIGEST < blob
+    python3 _layers.py serve STORE ADDRESS PORT
 """
 
 from __future__ import annotations
@@ -194,6 +196,45 @@ def fetch(store, urls, digest, wait=0, timeout=300, sleep=None):
     raise LayerError("cannot fetch %s (%s)" % (digest, "; ".join(errors) or "no source given"))
 
 
+def make_server(store, address, port):
+    """An HTTP server of the complete blobs in *store*, by name only (``GET``/``HEAD /<hex>``), sent
+    with sendfile(2): no directory listing, no unpacked tree, no half-received ``.part``; 404 for
+    anything else, which a fetching child takes as "not yet" (it waits, then tries master0)."""
+    import socket
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    class BlobHandler(BaseHTTPRequestHandler):
+        server_version = "sealer-layers"
+
+        def do_GET(self):  # noqa: N802 (http.server's name)
+            self._send(body=True)
+
+        def do_HEAD(self):  # noqa: N802
+            self._send(body=False)
+
+        def _send(self, body):
+            name = self.path.lstrip("/")
+            try:
+                hex_of("sha256:" + name)
+                blob = open(os.path.join(store, name), "rb")
+            except (LayerError, OSError):
+                self.send_error(404)
+                return
+            with blob:
+                size = os.fstat(blob.fileno()).st_size
+                self.send_response(200)
+                self.send_header("Content-Type", "application/octet-stream")
+                self.send_header("Content-Length", str(size))
+                self.end_headers()
+                if body:
+                    self.connection.sendfile(blob)
+
+    class Server(ThreadingHTTPServer):
+        address_family = socket.AF_INET6 if ":" in address else socket.AF_INET
+
+    return Server((address, int(port)), BlobHandler)
+
+
 def applied(rootfs):
     try:
         with open(os.path.join(rootfs, APPLIED)) as f:
@@ -351,8 +392,12 @@ def _write_applied(root, digests):
 
 
 def _main(argv):
+    if len(argv) == 5 and argv[1] == "serve":
+        make_server(argv[2], argv[3], argv[4]).serve_forever()
+        return 0
     if len(argv) != 4 or argv[1] != "receive":
-        sys.stderr.write("usage: %s receive STORE DIGEST < blob\n" % argv[0])
+        sys.stderr.write("usage: %s receive STORE DIGEST < blob\n       %s serve STORE ADDRESS PORT\n"
+                         % (argv[0], argv[0]))
         return 2
     try:
         size = receive(argv[2], argv[3], getattr(sys.stdin, "buffer", sys.stdin))

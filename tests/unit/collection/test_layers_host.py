@@ -186,24 +186,39 @@ def test_receiver_script_takes_the_blob_on_stdin(store, image, tmp_path):
 
 @pytest.fixture
 def layer_server(tmp_path):
-    """A real `http.server` over a directory, as hosts run during the fan-out."""
-    import functools
+    """The hosts' own layer server (`_layers.py serve`) over a store directory, as run during the fan-out."""
     import threading
-    from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 
     served = tmp_path / "served"
     served.mkdir()
-
-    class Quiet(SimpleHTTPRequestHandler):
-        def log_message(self, *args):
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(Quiet, directory=str(served)))
+    server = layers.make_server(str(served), "127.0.0.1", 0)
+    server.RequestHandlerClass.log_message = lambda *args: None
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     yield served, f"http://127.0.0.1:{server.server_address[1]}"
     server.shutdown()
     server.server_close()
+
+
+def test_the_layer_server_serves_complete_blobs_by_name_and_nothing_else(layer_server):
+    import urllib.error
+    import urllib.request
+
+    served, url = layer_server
+    name = hashlib.sha256(b"blob").hexdigest()
+    (served / name).write_bytes(b"blob")
+    (served / (name[:-1] + "0.part")).write_bytes(b"half")
+    (served / layers.UNPACKED / name).mkdir(parents=True)
+    (served / layers.UNPACKED / name / "secret").write_bytes(b"x")
+    with urllib.request.urlopen(f"{url}/{name}") as resp:
+        assert resp.read() == b"blob" and resp.headers["Content-Length"] == "4"
+    with urllib.request.urlopen(urllib.request.Request(f"{url}/{name}", method="HEAD")) as resp:
+        assert resp.headers["Content-Length"] == "4" and resp.read() == b""
+    for path in ("", layers.UNPACKED + "/", f"{layers.UNPACKED}/{name}/secret", name[:-1] + "0.part",
+                 name[:-1] + "0", f"../{name}", name.upper()):
+        with pytest.raises(urllib.error.HTTPError) as refused:
+            urllib.request.urlopen(f"{url}/{path}")
+        assert refused.value.code == 404, path
 
 
 def test_fetch_waits_for_a_parent_still_fetching_the_layer(store, image, tmp_path, layer_server):

@@ -1,11 +1,15 @@
 
+import re
+import shutil
+import subprocess
+
 import pytest
 import yaml
 
 from sealer_runner.cli.run_cmd import _flags_cluster
 from sealer_runner.clusterfile import load_clusterfile
 from sealer_runner.errors import ClusterfileError
-from sealer_runner.run.cluster import ClusterState, ansible_cfg, config_vars
+from sealer_runner.run.cluster import SSH_CIPHERS, ClusterState, ansible_cfg, config_vars
 from sealer_runner.run.inventory import build_inventory
 from sealer_runner.run.pki import ensure_registry_pki
 
@@ -61,6 +65,17 @@ def test_ansible_cfg_is_tuned(tmp_path):
         assert line in cfg
     assert "ControlPersist=" in cfg and "StrictHostKeyChecking=accept-new" in cfg
     assert f"UserKnownHostsFile={state.known_hosts}" in cfg
+
+
+@pytest.mark.skipif(shutil.which("ssh") is None, reason="needs the OpenSSH client")
+def test_the_cipher_preference_is_one_this_ssh_accepts_aes_gcm_first(tmp_path):
+    """`ssh -G` parses the option as a connection would, and rejects an unknown cipher name."""
+    cfg = ansible_cfg(ClusterState(tmp_path, "demo"), 1)
+    option = next(arg for arg in cfg.split() if arg.startswith("Ciphers="))
+    shown = subprocess.run(["ssh", "-G", "-F", "/dev/null", "-o", option, "host.invalid"], capture_output=True,
+                           text=True, check=True).stdout
+    assert re.search(r"^ciphers aes128-gcm@openssh.com,chacha20-poly1305@openssh.com,", shown, re.M), shown
+    assert "chacha20-poly1305@openssh.com" in SSH_CIPHERS, "chacha stays for hosts without AES in hardware"
 
 
 def test_pki_is_made_once_and_reissued_only_when_names_change(tmp_path):
