@@ -203,7 +203,7 @@ class RunModel:
         if action.endswith("layer_upload") and res.get("uploaded"):
             phase.uploads.append(Upload(host=host, layers=len(res["uploaded"]), size=int(res.get("bytes") or 0),
                                         seconds=float(data.get("duration") or 0), method=str(res.get("method", ""))))
-        elif action.endswith("image_layer") and res.get("fetched"):
+        if action.endswith(("layer_upload", "image_layer")) and res.get("fetched"):
             phase.fetched[host] = phase.fetched.get(host, 0) + len(res["fetched"])
 
 

@@ -1,10 +1,12 @@
 # -*- coding: utf-8 -*-
 # Copyright: sealer_runner developers. Apache-2.0.
-"""Action for sealer.cluster.layer_upload: send the controller's layer blobs a host lacks, each once.
+"""Action for sealer.cluster.layer_upload: deliver the layer blobs a host lacks, each once.
 
-Over OpenSSH each blob is streamed straight into the host's ``_layers.py receive``, which hashes,
-keeps and untars it in one pass. Over other connections, or with privilege escalation, blobs go
-through ``put_file`` into a temporary directory and the image_layer module adopts them.
+From the controller (no ``source_url``): over OpenSSH each blob is streamed straight into the host's
+``_layers.py receive``, which hashes, keeps and untars it in one pass. Over other connections, or
+with privilege escalation, blobs go through ``put_file`` into a temporary directory and the
+image_layer module adopts them. With ``source_url`` the host fetches them from other hosts of the
+cluster instead (image_layer state=fetched), so one task feeds master0 and the fan-out tree at once.
 """
 
 from __future__ import annotations
@@ -21,16 +23,18 @@ MODULE = "sealer.cluster.image_layer"
 
 class ActionModule(ActionBase):
     TRANSFERS_FILES = True
-    _VALID_ARGS = frozenset(("layers", "store"))
+    _VALID_ARGS = frozenset(("layers", "store", "source_url", "wait"))
     _requires_connection = True
 
     def run(self, tmp=None, task_vars=None):
         result = super().run(tmp, task_vars)
         layers, store = self._task.args.get("layers"), self._task.args.get("store")
-        if not isinstance(layers, list) or not store:
-            raise AnsibleActionFail("layers (a list) and store are required")
+        if not isinstance(layers, list) or not store or not all(isinstance(layer, dict) for layer in layers):
+            raise AnsibleActionFail("layers (a list of dicts) and store are required")
+        if self._task.args.get("source_url"):
+            return self._fetch(result, layers, store, task_vars)
         for layer in layers:
-            if not isinstance(layer, dict) or not layer.get("source"):
+            if not layer.get("source"):
                 raise AnsibleActionFail("every layer needs a digest and a source (the blob on the controller)")
             if not os.path.isfile(layer["source"]):
                 raise AnsibleActionFail("layer %s: %s is not a file on the controller"
@@ -44,13 +48,37 @@ class ActionModule(ActionBase):
                       bytes=sum(os.path.getsize(layer["source"]) for layer in todo), method="none")
         if not todo or self._task.check_mode:
             return result
-        if _ssh_stream.supported(self._connection, self._play_context):
-            result["method"] = "ssh-stream"
-            self._stream(todo, store, query["python"])
-        else:
-            result["method"] = "put_file"
-            self._put(todo, store, task_vars)
+        try:
+            if _ssh_stream.supported(self._connection, self._play_context):
+                result["method"] = "ssh-stream"
+                self._stream(todo, store, query["python"])
+            else:
+                result["method"] = "put_file"
+                self._put(todo, store, task_vars)
+        except Exception:
+            self._mark_failed(store)
+            raise
         return result
+
+    def _fetch(self, result, layers, store, task_vars):
+        fetched = self._execute_module(MODULE, module_args={
+            "layers": [{"digest": layer["digest"], "size": layer.get("size")} for layer in layers], "store": store,
+            "source_url": self._task.args["source_url"], "wait": self._task.args.get("wait", 0),
+            "state": "fetched"}, task_vars=task_vars)
+        if fetched.get("failed"):
+            return fetched
+        result.update(changed=fetched.get("changed", False), fetched=fetched.get("fetched", []), uploaded=[],
+                      bytes=0, method="fetch" if fetched.get("fetched") else "none")
+        return result
+
+    def _mark_failed(self, store):
+        """Best effort (the host may be gone): the hosts fetching from this one stop waiting for it."""
+        try:
+            self._low_level_execute_command("mkdir -p %s && : > %s" % (
+                self._connection._shell.quote(store),
+                self._connection._shell.quote(self._connection._shell.join_path(store, _layers.FAILED))))
+        except Exception:  # noqa: BLE001 - the upload's own error is the one to report
+            pass
 
     def _stream(self, todo, store, python):
         with open(_layers.__file__, encoding="utf-8") as f:

@@ -10,6 +10,7 @@ Store layout (``<store>/``):
   ``unpacked/<hex>/``      the same layer already untarred, made in the same pass that received the blob,
                            consumed (moved into the rootfs) when the layer is applied
   ``incoming/<hex>``       a blob uploaded by other means (``put_file``), adopted after verification
+  ``delivery.failed``      this run's delivery to the host failed (cleared when its server starts)
 
 A blob arriving over a stream (SSH from the controller, HTTP from master0) is hashed, written and
 untarred in one pass, so applying it afterwards is a series of renames rather than a second read.
@@ -37,6 +38,9 @@ WHITEOUT = ".wh."
 OPAQUE = ".wh..wh..opq"
 CHUNK = 1 << 20
 UNPACKED = "unpacked"
+# Left in a store when this run's delivery to its host failed: its layer server then answers 410 Gone
+# for what it lacks, so the hosts below it in the tree fail now rather than wait for it.
+FAILED = "delivery.failed"
 
 
 class LayerError(Exception):
@@ -167,12 +171,20 @@ def adopt_incoming(store, directory=None):
     return adopted
 
 
+def mark_failed(store):
+    """Record that this run's delivery to this host failed (see FAILED)."""
+    os.makedirs(store, exist_ok=True)
+    with open(os.path.join(store, FAILED), "w"):
+        pass
+
+
 def fetch(store, urls, digest, wait=0, timeout=300, sleep=None):
     """Download one blob from another host of the cluster, verifying and untarring it as it arrives.
 
     *urls* are tried in order. A source that answers 404 does not have the blob yet (it is itself still
-    fetching it: the fan-out is a tree) and is asked again for up to *wait* seconds; a source that cannot
-    be reached, or fails mid-way, is left for the next one."""
+    receiving or fetching it: the fan-out is a tree, fed while master0 receives) and is asked again for
+    up to *wait* seconds; a source that answers 410 never will (its own delivery failed), and one that
+    cannot be reached, or fails mid-way, is left for the next one."""
     import time
     import urllib.error
     import urllib.request  # here, not at the top: `receive` starts ~0.1 s sooner without it
@@ -199,7 +211,8 @@ def fetch(store, urls, digest, wait=0, timeout=300, sleep=None):
 def make_server(store, address, port):
     """An HTTP server of the complete blobs in *store*, by name only (``GET``/``HEAD /<hex>``), sent
     with sendfile(2): no directory listing, no unpacked tree, no half-received ``.part``; 404 for
-    anything else, which a fetching child takes as "not yet" (it waits, then tries master0)."""
+    anything else, which a fetching child takes as "not yet" (it waits, then tries master0), or 410
+    once this host's own delivery has failed (see FAILED)."""
     import socket
     from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -218,7 +231,7 @@ def make_server(store, address, port):
                 hex_of("sha256:" + name)
                 blob = open(os.path.join(store, name), "rb")
             except (LayerError, OSError):
-                self.send_error(404)
+                self.send_error(410 if os.path.exists(os.path.join(store, FAILED)) else 404)
                 return
             with blob:
                 size = os.fstat(blob.fileno()).st_size
@@ -393,6 +406,7 @@ def _write_applied(root, digests):
 
 def _main(argv):
     if len(argv) == 5 and argv[1] == "serve":
+        _unlink(os.path.join(argv[2], FAILED))  # an earlier run's
         make_server(argv[2], argv[3], argv[4]).serve_forever()
         return 0
     if len(argv) != 4 or argv[1] != "receive":

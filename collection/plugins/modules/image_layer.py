@@ -132,7 +132,11 @@ def run(module):
             raise _layers.LayerError("source_url is required to fetch %d missing layer(s)" % len(lacking))
         for digest in lacking:
             if not module.check_mode:
-                _layers.fetch(p["store"], p["source_url"], digest, wait=p["wait"])
+                try:
+                    _layers.fetch(p["store"], p["source_url"], digest, wait=p["wait"])
+                except _layers.LayerError:
+                    _layers.mark_failed(p["store"])  # the hosts fetching from this one stop waiting
+                    raise
             result["fetched"].append(digest)
     else:
         if not p["rootfs"]:

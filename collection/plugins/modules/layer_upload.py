@@ -9,7 +9,7 @@ from __future__ import annotations
 DOCUMENTATION = r"""
 ---
 module: layer_upload
-short_description: Send a host the cluster-image layers it lacks, from the controller, each once
+short_description: Deliver a host the cluster-image layers it lacks, from the controller or from its peers
 description:
   - Asks the host which of I(layers) its layer store lacks (as C(sealer.cluster.image_layer state=query))
     and sends only those, from the files named by each layer's C(source) on the controller.
@@ -18,6 +18,11 @@ description:
     unless the digest matches. This is about as fast as C(tar c | ssh host tar x).
   - Over other connections, or with privilege escalation, blobs are copied with the connection's
     C(put_file) into a temporary directory and verified and adopted by C(sealer.cluster.image_layer).
+  - With I(source_url), the host fetches what it lacks from other hosts of the cluster instead (as
+    C(sealer.cluster.image_layer state=fetched)). One task can so feed master0 from the controller and
+    the other hosts from master0's tree at the same time: a host passes a layer on as soon as it has it.
+  - When delivery to a host fails, a C(delivery.failed) marker is left in its store; its layer server
+    then answers 410, and the hosts fetching from it fail at once instead of waiting I(wait) seconds.
   - A host that already has every layer is sent nothing and reports no change.
 version_added: "0.1.0"
 author: sealer_runner developers
@@ -31,6 +36,16 @@ options:
     description: Directory holding this cluster's layer blobs on the host.
     type: path
     required: true
+  source_url:
+    description:
+      - Base URLs of other hosts' layer servers, tried in order. When given, the host fetches from them
+        rather than being sent the blobs from the controller; each layer's C(source) is then unused.
+    type: list
+    elements: str
+  wait:
+    description: With I(source_url), seconds to keep asking a source that does not have a layer yet.
+    type: int
+    default: 0
 attributes:
   action:
     support: full
@@ -47,6 +62,13 @@ EXAMPLES = r"""
     layers: "{{ sealer_layers }}"
     store: /var/lib/sealer/data/demo/layers
   when: inventory_hostname == sealer_master0
+
+- name: The same task, with the other hosts fetching from master0 as it receives
+  sealer.cluster.layer_upload:
+    layers: "{{ sealer_layers }}"
+    store: /var/lib/sealer/data/demo/layers
+    source_url: "{{ [] if inventory_hostname == sealer_master0 else ['http://' ~ sealer_master0 ~ ':5199'] }}"
+    wait: 300
 """
 
 RETURN = r"""
@@ -60,7 +82,12 @@ bytes:
   returned: always
   type: int
 method:
-  description: How they were sent, C(ssh-stream), C(put_file), or C(none) when nothing was needed.
+  description: How they came, C(ssh-stream), C(put_file), C(fetch) (from I(source_url)), or C(none) when nothing was needed.
   returned: always
   type: str
+fetched:
+  description: With I(source_url), digests fetched from the other hosts.
+  returned: when source_url is given
+  type: list
+  elements: str
 """

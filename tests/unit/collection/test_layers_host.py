@@ -247,3 +247,49 @@ def test_fetch_falls_back_to_master0_when_the_parent_cannot_serve(store, image, 
     with pytest.raises(layers.LayerError, match="127.0.0.1:9") as failure:
         layers.fetch(str(host), [dead_parent, master0], str(image[1].digest), wait=0)
     assert "404" in str(failure.value), "both sources are named in the error"
+
+
+def test_a_host_whose_delivery_failed_sends_its_children_on_at_once(store, image, tmp_path, layer_server):
+    """A parent that will never have the layer answers 410: the child tries master0 without waiting, and
+    when master0 cannot serve either it fails and marks its own store, so its children stop too."""
+    served, parent = layer_server
+    layers.mark_failed(str(served))
+    desc = image[0]
+    child = tmp_path / "child"
+    slept = []
+    with pytest.raises(layers.LayerError, match="410") as failure:
+        layers.fetch(str(child), [parent, "http://127.0.0.1:9"], str(desc.digest), wait=300, sleep=slept.append)
+    assert not slept, "no waiting on a source that answered 410"
+    assert "127.0.0.1:9" in str(failure.value)
+    (served / str(desc.digest)[7:]).write_bytes(store._blob_path(desc.digest).read_bytes())
+    assert layers.fetch(str(child), [parent], str(desc.digest)) == desc.size, "what it has, it still serves"
+
+
+def test_a_layer_server_started_for_a_new_run_forgets_the_last_runs_failure(tmp_path):
+    import socket
+    import time
+    import urllib.error
+    import urllib.request
+
+    store = tmp_path / "store"
+    layers.mark_failed(str(store))
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    server = subprocess.Popen([sys.executable, str(LAYERS_PY), "serve", str(store), "127.0.0.1", str(port)],
+                              stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                urllib.request.urlopen(f"http://127.0.0.1:{port}/{'0' * 64}")
+            except urllib.error.HTTPError as answer:
+                assert answer.code == 404, "not 410: this run has not failed"
+                break
+            except OSError:
+                assert time.monotonic() < deadline, "the server did not start"
+                time.sleep(0.05)
+        assert not (store / layers.FAILED).exists()
+    finally:
+        server.terminate()
+        server.wait()
