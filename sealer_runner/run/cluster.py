@@ -312,6 +312,8 @@ def build_request(spec: ClusterSpec, store: Store, root: Path, *, ssh_key: Secre
         collections_path=collections_path(root),
         ssh_password=password,
         ssh_key=ssh_key,
+        # sealer's rule: a non-root user's SSH password is also its sudo password (with a key, sudo must not ask)
+        become_password=password if any(h.ssh.user != "root" for h in hosts) else None,
         vault_password=vault.password if vault else None,
         tags=tags,
         forks=max(10, len(hosts)),

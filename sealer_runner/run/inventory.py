@@ -42,6 +42,9 @@ def _hostvars(host: Host) -> dict[str, Any]:
         "ansible_user": host.ssh.user,
         "sealer_roles": list(host.roles),
     }
+    if host.ssh.user != "root":  # as sealer does: a non-root user works through sudo (its SSH password opens it)
+        out["ansible_become"] = True
+        out["ansible_become_method"] = "sudo"
     if host.env:
         out["sealer_host_env"] = dict(host.env)
     if host.labels:

@@ -2,7 +2,7 @@
 failures), never an exception, and its event stream drives whatever display the caller wants.
 
 Secrets reach ansible-runner in memory only: SSH passwords as ``passwords`` (answered at the
-``--ask-pass`` prompt) and the private key as ``ssh_key`` (ansible-runner hands it to ssh-agent
+``--ask-pass`` prompt, and at ``--ask-become-pass`` for sudo) and the private key as ``ssh_key`` (ansible-runner hands it to ssh-agent
 through a FIFO). Neither is written to the private data dir, the inventory or the artifacts.
 Secrets for the hosts (registry passwords) are ``!vault`` values in the extra-vars, encrypted with a
 one-time vault password that answers the ``--ask-vault-pass`` prompt the same way (see :mod:`.vault`).
@@ -25,6 +25,7 @@ from .vault import VaultedText
 EventHandler = Callable[[dict[str, Any]], None]
 SSH_PASSWORD_PROMPT = r"^SSH [pP]assword:\s*?$"
 VAULT_PASSWORD_PROMPT = r"^Vault password:\s*?$"  # what ansible-playbook --ask-vault-pass asks
+BECOME_PASSWORD_PROMPT = r"^BECOME password.*:\s*?$"  # --ask-become-pass ("[defaults to SSH password]")
 
 
 @dataclass(frozen=True)
@@ -80,6 +81,7 @@ class RunRequest:
     ssh_password: Secret | None = None
     ssh_key: Secret | None = None
     vault_password: Secret | None = None  # opens the extra-vars' !vault values
+    become_password: Secret | None = None  # sudo's, for hosts reached as a non-root user
     tags: tuple[str, ...] = ()
     limit: str | None = None
     forks: int = 10
@@ -117,6 +119,9 @@ def run(request: RunRequest, on_event: EventHandler | None = None) -> RunResult:
 
     cmdline = ["--ask-pass"] if request.ssh_password else []
     passwords = {SSH_PASSWORD_PROMPT: request.ssh_password.reveal()} if request.ssh_password else {}
+    if request.become_password:
+        cmdline.append("--ask-become-pass")
+        passwords[BECOME_PASSWORD_PROMPT] = request.become_password.reveal()
     if request.vault_password:
         cmdline.append("--ask-vault-pass")
         passwords[VAULT_PASSWORD_PROMPT] = request.vault_password.reveal()

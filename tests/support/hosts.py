@@ -34,9 +34,9 @@ from typing import NamedTuple, TypeVar
 SUITE = "bookworm"
 MIRROR = "http://deb.debian.org/debian"
 # Bump when PACKAGES, DISABLED_UNITS or _customize() change: the cached tarball is rebuilt under the new name.
-RECIPE_VERSION = 1
+RECIPE_VERSION = 2
 PACKAGES = ("systemd", "systemd-sysv", "openssh-server", "iproute2", "python3", "dbus", "ca-certificates",
-            "procps", "kmod")
+            "procps", "kmod", "sudo")
 # Not needed in a test host, and the apt/fstrim/e2scrub timers would only make noise (there is no route out anyway).
 DISABLED_UNITS = ("apt-daily.timer", "apt-daily-upgrade.timer", "dpkg-db-backup.timer", "e2scrub_all.timer",
                   "fstrim.timer", "e2scrub_reap.service")

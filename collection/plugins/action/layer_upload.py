@@ -27,7 +27,13 @@ class ActionModule(ActionBase):
     _requires_connection = True
 
     def run(self, tmp=None, task_vars=None):
-        result = super().run(tmp, task_vars)
+        try:
+            return self._run(task_vars)
+        finally:  # the temporary directory ActionBase made for this task (TRANSFERS_FILES)
+            self._remove_tmp_path(self._connection._shell.tmpdir)
+
+    def _run(self, task_vars):
+        result = super().run(None, task_vars)
         layers, store = self._task.args.get("layers"), self._task.args.get("store")
         if not isinstance(layers, list) or not store or not all(isinstance(layer, dict) for layer in layers):
             raise AnsibleActionFail("layers (a list of dicts) and store are required")
@@ -91,20 +97,20 @@ class ActionModule(ActionBase):
                 raise AnsibleActionFail("layer %s: %s" % (layer["digest"], exc)) from exc
 
     def _put(self, todo, store, task_vars):
-        tmp = self._make_tmp_path()
+        # the task's temporary directory (made by ActionBase for TRANSFERS_FILES; run() removes it)
+        tmp = self._connection._shell.tmpdir or self._make_tmp_path()
         upload = self._connection._shell.join_path(tmp, "layers")  # apart from the module's own files
-        try:
-            made = self._low_level_execute_command("mkdir -m 0700 %s" % self._connection._shell.quote(upload))
-            if made["rc"]:
-                raise AnsibleActionFail("cannot make %s: %s" % (upload, made["stderr"]))
-            for layer in todo:
-                self._connection.put_file(layer["source"], self._connection._shell.join_path(
-                    upload, _layers.hex_of(layer["digest"])))
-            self._fixup_perms2((tmp, upload))
-            adopted = self._execute_module(MODULE, module_args={
-                "layers": [{"digest": layer["digest"]} for layer in todo], "store": store,
-                "incoming": upload, "state": "fetched"}, task_vars=task_vars)
-            if adopted.get("failed"):
-                raise AnsibleActionFail(adopted.get("msg", "cannot adopt the uploaded layers"))
-        finally:
-            self._remove_tmp_path(tmp)
+        # as the login user, not through become: put_file writes into it as that user
+        made = self._low_level_execute_command("mkdir -m 0700 %s" % self._connection._shell.quote(upload),
+                                               sudoable=False)
+        if made["rc"]:
+            raise AnsibleActionFail("cannot make %s: %s" % (upload, made["stderr"]))
+        for layer in todo:
+            self._connection.put_file(layer["source"], self._connection._shell.join_path(
+                upload, _layers.hex_of(layer["digest"])))
+        self._fixup_perms2((tmp, upload))
+        adopted = self._execute_module(MODULE, module_args={
+            "layers": [{"digest": layer["digest"]} for layer in todo], "store": store,
+            "incoming": upload, "state": "fetched"}, task_vars=task_vars)
+        if adopted.get("failed"):
+            raise AnsibleActionFail(adopted.get("msg", "cannot adopt the uploaded layers"))

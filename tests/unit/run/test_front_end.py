@@ -1,5 +1,6 @@
 
 import re
+from pathlib import Path
 import shutil
 import subprocess
 
@@ -44,6 +45,8 @@ def test_inventory_groups_master0_first_and_no_secret():
     assert list(groups["gpu"]["hosts"]) == ["10.248.0.21"]
     assert list(groups["registry"]["hosts"]) == ["10.248.0.31"]
     assert "secret-pw" not in yaml.safe_dump(inventory)
+    assert hosts["10.248.0.11"]["ansible_become"] is True and hosts["10.248.0.11"]["ansible_become_method"] == "sudo"
+    assert "ansible_become" not in hosts["10.248.0.21"], "root needs no sudo"
 
 
 def test_flags_make_a_clusterfile_with_validation():
@@ -163,3 +166,38 @@ def test_a_failed_loop_reports_its_first_failed_item():
         "msg": "One or more items failed", "results": [{"changed": False}, {"failed": True, "msg": "no node has 10.0.0.9"},
                                                        {"failed": True, "msg": "second"}]}}}
     assert str(failure_of(loop)) == "h failed at r: t: no node has 10.0.0.9"
+
+
+def test_sudo_gets_the_ssh_password_at_ansibles_own_prompts_in_memory(tmp_path, monkeypatch):
+    """The regexes must match the prompts ansible-playbook really prints (ansible.cli), and the passwords
+    go to ansible-runner in memory, never into the private data dir."""
+    import ansible.cli
+    import ansible_runner
+
+    from sealer_runner.run import runner
+    from sealer_runner.util.secret import Secret
+
+    source = Path(ansible.cli.__file__).read_text()
+    assert '"SSH password: "' in source and '"%s password[defaults to SSH password]: "' in source
+    asked: dict = {}
+
+    class Done:
+        status, rc, config = "successful", 0, None
+        stats: dict = {}
+
+    def fake_run(**kwargs):
+        asked.update(kwargs)
+        return Done()
+
+    monkeypatch.setattr(ansible_runner, "run", fake_run)
+    request = runner.RunRequest(private_dir=tmp_path / "private", project_dir=tmp_path, playbook="run.yml",
+                                inventory={"all": {}}, extravars={}, ansible_cfg="", collections_path=tmp_path,
+                                ssh_password=Secret("pw-ssh"), become_password=Secret("pw-ssh"))
+    runner.run(request)
+    assert asked["cmdline"].split() == ["--ask-pass", "--ask-become-pass"]
+    prompts = {"SSH password: ": "pw-ssh", "BECOME password[defaults to SSH password]: ": "pw-ssh"}
+    for prompt, answer in prompts.items():
+        matching = [regex for regex in asked["passwords"] if re.match(regex, prompt.strip() + " ")]
+        assert len(matching) == 1 and asked["passwords"][matching[0]] == answer, prompt
+    written = b"".join(p.read_bytes() for p in (tmp_path / "private").rglob("*") if p.is_file())
+    assert b"pw-ssh" not in written
