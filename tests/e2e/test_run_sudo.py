@@ -1,5 +1,7 @@
 """A whole offline delivery through a non-root SSH user who needs a password for sudo, as sealer allows.
 
+It also renames the node with a HOSTNAME plugin: a real host name change on a booted host.
+
 The hosts are reached as `deploy` with a password; every task runs through sudo, whose password is
 the SSH password (sealer's rule), answered at ansible-playbook's own prompt in memory. Layers then go
 through the connection's put_file and a verifying adopt, since a sudo prompt cannot share the
@@ -62,6 +64,15 @@ spec:
   hosts:
     - {{ips: [{hosts[0].ip}], roles: [master]}}
     - {{ips: [{hosts[1].ip}], roles: [node]}}
+---
+apiVersion: sealer.io/v2
+kind: Plugin
+metadata: {{name: names}}
+spec:
+  type: HOSTNAME
+  action: pre-init-host
+  data: |
+    {hosts[1].ip} worker-a
 """)
         capsys.readouterr()
         assert cli_main(["--root", str(root), "run", "-f", str(cf)]) == 0, capsys.readouterr().err
@@ -79,6 +90,10 @@ spec:
             left = host.ssh(f"find /home/{USER}/.ansible/tmp -mindepth 1 -ls", check=False).stdout
             assert not left.strip(), f"{host.name}: left in {USER}'s temporary directory:\n{left}"
         assert hosts[0].ssh("cat /root/launched.log", check=True).stdout == "launched\n"
+        assert hosts[1].ssh("hostname; cat /etc/hostname", check=True).stdout == "worker-a\nworker-a\n"
+        assert hosts[0].ssh("hostname", check=True).stdout.strip() == hosts[0].name, "no line for master0"
+        for host in hosts:  # every host resolves the new name (prepare writes the cluster's names)
+            assert host.ssh("getent hosts worker-a", check=True).stdout.split()[0] == hosts[1].ip, host.name
 
         assert cli_main(["--root", str(root), "run", "-f", str(cf)]) == 0
         second = capsys.readouterr()
