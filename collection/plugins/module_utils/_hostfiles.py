@@ -3,7 +3,8 @@
 """Private to the sealer.cluster collection: what host-preparation modules share.
 
 Whether a refusal is fatal (``strict``: true, false, or auto = fatal unless the host is a container),
-and writing a small configuration file only when its content changes. Standard library only.
+and writing small configuration files only when their content or mode changes (``ensure_files``, the
+host_files module). Standard library only.
 """
 
 from __future__ import annotations
@@ -17,6 +18,10 @@ _FALSE = ("false", "no", "off", "0")
 
 class StrictError(Exception):
     """A bad ``strict`` value."""
+
+
+class HostFileError(Exception):
+    """A file or directory that cannot be made as asked (bad mode, a directory in the way...)."""
 
 
 # Options every host-preparation module takes: how strict it is, and how it tells a container.
@@ -96,3 +101,55 @@ def write_if_changed(path, content, check_mode=False, mode=None):
             os.unlink(tmp)
         raise
     return True
+
+
+def _mode(value, path):
+    try:
+        mode = int(str(value), 8)
+    except ValueError:
+        raise HostFileError("%s: mode %r is not an octal number" % (path, value)) from None
+    if not 0 <= mode <= 0o7777:
+        raise HostFileError("%s: mode %r is out of range" % (path, value))
+    return mode
+
+
+def _set_mode(path, mode, check_mode):
+    if os.stat(path).st_mode & 0o7777 == mode:
+        return False
+    if not check_mode:
+        os.chmod(path, mode)
+    return True
+
+
+def ensure_files(directories, files, check_mode=False):
+    """Make each of *directories* ({path, mode}) exist with its mode, then each of *files* ({path,
+    content, mode, state}) hold its content with its mode, or be absent. Returns the paths changed."""
+    changed = []
+    for entry in directories:
+        path, mode = entry["path"], _mode(entry.get("mode") or "0755", entry["path"])
+        if os.path.lexists(path) and not os.path.isdir(path):
+            raise HostFileError("%s is in the way of a directory" % path)
+        if not os.path.isdir(path):
+            if not check_mode:
+                os.makedirs(path, mode=mode, exist_ok=True)
+                os.chmod(path, mode)
+            changed.append(path)
+        elif _set_mode(path, mode, check_mode):
+            changed.append(path)
+    for entry in files:
+        path = entry["path"]
+        if os.path.isdir(path) and not os.path.islink(path):
+            raise HostFileError("%s is a directory, not a file" % path)
+        if entry.get("state", "present") == "absent":
+            if os.path.lexists(path):
+                if not check_mode:
+                    os.unlink(path)
+                changed.append(path)
+            continue
+        mode = _mode(entry.get("mode") or "0644", path)
+        if entry.get("content") is None:
+            raise HostFileError("%s: content is required" % path)
+        wrote = write_if_changed(path, entry["content"], check_mode=check_mode, mode=mode)
+        if wrote or (os.path.exists(path) and _set_mode(path, mode, check_mode)):
+            changed.append(path)
+    return changed
