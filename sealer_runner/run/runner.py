@@ -142,6 +142,7 @@ def run(request: RunRequest, on_event: EventHandler | None = None) -> RunResult:
             "ANSIBLE_CONFIG": str(request.private_dir / "ansible.cfg"),
             "ANSIBLE_COLLECTIONS_PATH": str(request.collections_path),
             "ANSIBLE_NOCOLOR": "1",
+            "ANSIBLE_AGNOSTIC_BECOME_PROMPT": "True",  # "BECOME password:", the prompt answered above
             "PATH": _path_with_our_ansible(),
         },
         event_handler=handle,

@@ -39,6 +39,13 @@ class ActionModule(ActionBase):
             raise AnsibleActionFail("layers (a list of dicts) and store are required")
         if self._task.args.get("source_url"):
             return self._fetch(result, layers, store, task_vars)
+        try:  # whatever stops the upload, the hosts fetching from this one must stop waiting too
+            return self._upload(result, layers, store, task_vars)
+        except Exception:
+            self._mark_failed(store)
+            raise
+
+    def _upload(self, result, layers, store, task_vars):
         for layer in layers:
             if not layer.get("source"):
                 raise AnsibleActionFail("every layer needs a digest and a source (the blob on the controller)")
@@ -48,22 +55,18 @@ class ActionModule(ActionBase):
         query = self._execute_module(MODULE, module_args={"layers": layers, "store": store, "state": "query"},
                                      task_vars=task_vars)
         if query.get("failed"):
-            return query
+            raise AnsibleActionFail(query.get("msg", "cannot ask the host which layers it lacks"))
         todo = [layer for layer in layers if layer["digest"] in set(query["missing"])]
         result.update(changed=bool(todo), uploaded=[layer["digest"] for layer in todo],
                       bytes=sum(os.path.getsize(layer["source"]) for layer in todo), method="none")
         if not todo or self._task.check_mode:
             return result
-        try:
-            if _ssh_stream.supported(self._connection, self._play_context):
-                result["method"] = "ssh-stream"
-                self._stream(todo, store, query["python"])
-            else:
-                result["method"] = "put_file"
-                self._put(todo, store, task_vars)
-        except Exception:
-            self._mark_failed(store)
-            raise
+        if _ssh_stream.supported(self._connection, self._play_context):
+            result["method"] = "ssh-stream"
+            self._stream(todo, store, query["python"])
+        else:
+            result["method"] = "put_file"
+            self._put(todo, store, task_vars)
         return result
 
     def _fetch(self, result, layers, store, task_vars):

@@ -79,10 +79,20 @@ def read(path):
         return None
 
 
+def _read_bytes(path):
+    try:
+        with open(path, "rb") as f:
+            return f.read()
+    except (FileNotFoundError, NotADirectoryError):
+        return None
+
+
 def write_if_changed(path, content, check_mode=False, mode=None):
     """Make the file at *path* hold *content* (creating its directory), keeping its mode (else *mode*,
-    else 0644); returns whether it changed."""
-    if read(path) == content:
+    else 0644); returns whether it changed. Compared as bytes: CRLF line ends and files that are not
+    UTF-8 compare as they are."""
+    data = content.encode("utf-8", "surrogateescape") if isinstance(content, str) else content
+    if _read_bytes(path) == data:
         return False
     if check_mode:
         return True
@@ -92,8 +102,8 @@ def write_if_changed(path, content, check_mode=False, mode=None):
     os.makedirs(directory, mode=0o755, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=".%s." % os.path.basename(path), dir=directory)
     try:
-        with os.fdopen(fd, "w") as f:
-            f.write(content)
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
         os.chmod(tmp, mode)
         os.replace(tmp, path)
     except BaseException:
@@ -104,10 +114,14 @@ def write_if_changed(path, content, check_mode=False, mode=None):
 
 
 def _mode(value, path):
-    try:
-        mode = int(str(value), 8)
-    except ValueError:
-        raise HostFileError("%s: mode %r is not an octal number" % (path, value)) from None
+    """An octal string ("0644"), or an int as YAML gives an unquoted 0644 (already the mode's value)."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        mode = value
+    else:
+        try:
+            mode = int(str(value), 8)
+        except ValueError:
+            raise HostFileError("%s: mode %r is not an octal number" % (path, value)) from None
     if not 0 <= mode <= 0o7777:
         raise HostFileError("%s: mode %r is out of range" % (path, value))
     return mode

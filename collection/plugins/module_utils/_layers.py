@@ -182,17 +182,18 @@ def fetch(store, urls, digest, wait=0, timeout=300, sleep=None):
     """Download one blob from another host of the cluster, verifying and untarring it as it arrives.
 
     *urls* are tried in order. A source that answers 404 does not have the blob yet (it is itself still
-    receiving or fetching it: the fan-out is a tree, fed while master0 receives) and is asked again for
-    up to *wait* seconds; a source that answers 410 never will (its own delivery failed), and one that
-    cannot be reached, or fails mid-way, is left for the next one."""
+    receiving or fetching it: the fan-out is a tree, fed while master0 receives) and is asked again
+    until *wait* seconds have passed since the fetch began (one budget for all sources); a source that
+    answers 410 never will (its own delivery failed), and one that cannot be reached, or fails
+    mid-way, is left for the next one."""
     import time
     import urllib.error
     import urllib.request  # here, not at the top: `receive` starts ~0.1 s sooner without it
 
     sleep = sleep or time.sleep
     errors = []
+    deadline = time.monotonic() + wait  # one wait for the layer, whichever source finally has it
     for url in urls:
-        deadline = time.monotonic() + wait
         while True:
             try:
                 with urllib.request.urlopen("%s/%s" % (url.rstrip("/"), hex_of(digest)), timeout=timeout) as resp:
@@ -214,10 +215,15 @@ def make_server(store, address, port):
     anything else, which a fetching child takes as "not yet" (it waits, then tries master0), or 410
     once this host's own delivery has failed (see FAILED)."""
     import socket
+    import socketserver
     from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
     class BlobHandler(BaseHTTPRequestHandler):
         server_version = "sealer-layers"
+
+        def log_request(self, code="-", size="-"):
+            if str(code) not in ("404", "410"):  # children poll with 404s 5 times a second: not worth a line
+                super().log_request(code, size)
 
         def do_GET(self):  # noqa: N802 (http.server's name)
             self._send(body=True)
@@ -244,6 +250,14 @@ def make_server(store, address, port):
 
     class Server(ThreadingHTTPServer):
         address_family = socket.AF_INET6 if ":" in address else socket.AF_INET
+
+        def server_bind(self):  # HTTPServer's asks DNS for the host's name: slow where there is none
+            socketserver.TCPServer.server_bind(self)
+            self.server_name, self.server_port = address, self.server_address[1]
+
+        def handle_error(self, request, client_address):
+            if not isinstance(sys.exc_info()[1], (BrokenPipeError, ConnectionResetError)):  # a child gave up
+                super().handle_error(request, client_address)
 
     return Server((address, int(port)), BlobHandler)
 

@@ -31,8 +31,8 @@ options:
         type: path
         required: true
       mode:
-        description: Octal mode, as a string (C("0755")).
-        type: str
+        description: Octal mode, best quoted (C("0755")); an unquoted YAML C(0755) is taken as the number it is.
+        type: raw
         default: "0755"
   files:
     description: Files to write or remove, in order (directories first).
@@ -48,8 +48,8 @@ options:
         description: The whole content (text). Required when I(state=present). Never logged.
         type: str
       mode:
-        description: Octal mode, as a string (C("0600")).
-        type: str
+        description: Octal mode, best quoted (C("0600")); an unquoted YAML C(0600) is taken as the number it is.
+        type: raw
         default: "0644"
       state:
         description: C(present) writes I(content); C(absent) removes the file.
@@ -93,12 +93,12 @@ def main():
         argument_spec=dict(
             directories=dict(type="list", elements="dict", default=[], options=dict(
                 path=dict(type="path", required=True),
-                mode=dict(type="str", default="0755"),
+                mode=dict(type="raw", default="0755"),
             )),
             files=dict(type="list", elements="dict", default=[], options=dict(
                 path=dict(type="path", required=True),
                 content=dict(type="str", no_log=True),
-                mode=dict(type="str", default="0644"),
+                mode=dict(type="raw", default="0644"),
                 state=dict(type="str", choices=["present", "absent"], default="present"),
             ), required_if=[("state", "present", ("content",))]),
         ),

@@ -59,3 +59,20 @@ def test_what_cannot_be_made_is_an_error_naming_the_path(tmp_path, dirs, files, 
     fill = [{**e, "path": e["path"].format(tmp=tmp_path)} for e in dirs + files]
     with pytest.raises(hostfiles.HostFileError, match=message):
         hostfiles.ensure_files(fill[:len(dirs)], fill[len(dirs):])
+
+
+def test_crlf_and_non_utf8_files_compare_as_bytes(tmp_path):
+    ca = tmp_path / "ca.crt"
+    ca.write_bytes(b"-----BEGIN CERTIFICATE-----\r\nMIIB\r\n")
+    files = [{"path": str(ca), "content": "-----BEGIN CERTIFICATE-----\r\nMIIB\r\n", "mode": "0644"}]
+    assert hostfiles.ensure_files([], files) == [], "CRLF content that is already there is no change"
+    latin = tmp_path / "legacy.conf"
+    latin.write_bytes(b"caf\xe9\n")
+    assert hostfiles.ensure_files([], [{"path": str(latin), "content": "cafe\n", "mode": "0644"}]) == [str(latin)]
+    assert latin.read_bytes() == b"cafe\n"
+
+
+def test_an_unquoted_yaml_mode_is_the_number_it_already_is(tmp_path):
+    path = tmp_path / "x"
+    assert hostfiles.ensure_files([], [{"path": str(path), "content": "", "mode": 0o600}]) == [str(path)]
+    assert _mode(path) == 0o600

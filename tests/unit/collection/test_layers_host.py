@@ -293,3 +293,22 @@ def test_a_layer_server_started_for_a_new_run_forgets_the_last_runs_failure(tmp_
     finally:
         server.terminate()
         server.wait()
+
+
+def test_one_wait_covers_the_layer_whichever_source_is_asked(image, tmp_path, layer_server, monkeypatch):
+    """A host waits `wait` seconds for a layer in all: its parent's 404s use the budget, and master0 is
+    then asked once, not waited on for as long again."""
+    import time
+
+    _served, url = layer_server
+    clock = [1000.0]
+    monkeypatch.setattr(time, "monotonic", lambda: clock[0])
+    slept = []
+
+    def sleep(seconds):
+        slept.append(seconds)
+        clock[0] += seconds
+
+    with pytest.raises(layers.LayerError, match="404"):
+        layers.fetch(str(tmp_path / "host"), [url, url + "/"], str(image[0].digest), wait=1.0, sleep=sleep)
+    assert sum(slept) == pytest.approx(1.0), "the second source gets what is left of the budget: nothing"

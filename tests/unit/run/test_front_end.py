@@ -195,6 +195,7 @@ def test_sudo_gets_the_ssh_password_at_ansibles_own_prompts_in_memory(tmp_path, 
                                 ssh_password=Secret("pw-ssh"), become_password=Secret("pw-ssh"))
     runner.run(request)
     assert asked["cmdline"].split() == ["--ask-pass", "--ask-become-pass"]
+    assert asked["envvars"]["ANSIBLE_AGNOSTIC_BECOME_PROMPT"] == "True", "not SUDO password: whatever the env says"
     prompts = {"SSH password: ": "pw-ssh", "BECOME password[defaults to SSH password]: ": "pw-ssh"}
     for prompt, answer in prompts.items():
         matching = [regex for regex in asked["passwords"] if re.match(regex, prompt.strip() + " ")]
