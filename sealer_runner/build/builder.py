@@ -17,7 +17,7 @@ from ..image.layer import Entry, LayerInfo, write_layer
 from ..image.metadata import Application, ImageExtension, read_extension
 from ..image.platform import host_platform
 from ..image.reference import Reference, parse_reference
-from ..image.rootfs import remember
+from ..image.rootfs import captures, remember
 from ..image.store import PlatformManifest, Store
 from ..image.types import (
     ANNOTATION_CONTAINER_IMAGES,
@@ -278,8 +278,8 @@ class Builder:
     def _write(self, entries: list[Entry]) -> LayerInfo:
         self._reporter.archiving(sum(e.size for e in entries))
         try:
-            layer = write_layer(self._store, entries, progress=self._reporter.bytes_archived)
-            remember(self._store, layer.descriptor, entries)
+            layer = write_layer(self._store, entries, progress=self._reporter.bytes_archived, capture=captures)
+            remember(self._store, layer.descriptor, entries, layer.captured)
             return layer
         finally:
             self._reporter.archived()

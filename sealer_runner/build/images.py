@@ -16,7 +16,7 @@ from ..image.layer import LayerInfo, write_layer
 from ..image.metadata import ImageExtension, read_container_images
 from ..image.reference import Reference, parse_reference
 from ..image.registry_layout import CachedImage, layout_entries
-from ..image.rootfs import remember
+from ..image.rootfs import captures, remember
 from ..image.store import PlatformManifest, Store
 from ..image.types import Descriptor, Platform
 from ..imagecache.collect import AppInfo, find_images
@@ -132,8 +132,8 @@ def write_registry_layer(store: Store, fetched: list[tuple[FetchedImage, list[st
     images = [CachedImage(image.reference, image.top.digest, tuple(m.digest for m in image.manifests),
                           tuple(sorted(image.blobs))) for image, _ in fetched]
     entries = list(layout_entries(store, images, skip_blobs=below))
-    layer = write_layer(store, entries, progress=progress)
-    remember(store, layer.descriptor, entries)
+    layer = write_layer(store, entries, progress=progress, capture=captures)
+    remember(store, layer.descriptor, entries, layer.captured)
     return layer
 
 

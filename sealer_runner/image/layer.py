@@ -12,9 +12,9 @@ import shutil
 import stat
 import tarfile
 import zlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterable, Iterator
+from typing import Callable, Iterable, Iterator, Mapping
 
 from ..errors import StoreError
 from .digest import Digest, HashingWriter
@@ -26,6 +26,7 @@ WHITEOUT_PREFIX = ".wh."
 OPAQUE_WHITEOUT = ".wh..wh..opq"
 COMPRESS_LEVEL = 6
 COPY_BUFFER = 1 << 20
+CAPTURE_LIMIT = 1 << 20  # write_layer keeps (capture) only files this small
 _END_OF_ARCHIVE = tarfile.NUL * (2 * tarfile.BLOCKSIZE)
 
 
@@ -48,6 +49,7 @@ class Entry:
 class LayerInfo:
     descriptor: Descriptor
     diff_id: Digest
+    captured: Mapping[str, bytes] = field(default_factory=dict)  # see write_layer's *capture*
 
 
 ProgressFn = Callable[[int], None]
@@ -94,20 +96,28 @@ def _tarinfo(entry: Entry, mtime: int) -> tarfile.TarInfo:
 
 
 def write_layer(
-    store: Store, entries: Iterable[Entry], *, mtime: int = 0, progress: ProgressFn | None = None
+    store: Store, entries: Iterable[Entry], *, mtime: int = 0, progress: ProgressFn | None = None,
+    capture: Callable[[str], bool] | None = None,
 ) -> LayerInfo:
-    """Write *entries* (any order) as one reproducible tar+gzip blob in *store*, in `written_order`."""
+    """Write *entries* (any order) as one reproducible tar+gzip blob in *store*, in `written_order`.
+    The content of regular files up to CAPTURE_LIMIT bytes whose path *capture* accepts is kept, as
+    written, in the result's ``captured``."""
     ordered = written_order(entries)
+    captured: dict[str, bytes] = {}
     with store.blob_writer() as blob:
         gz = ParallelGzipWriter(blob, level=COMPRESS_LEVEL)  # type: ignore[arg-type]
         diff = HashingWriter(gz)  # type: ignore[arg-type]
         for entry in ordered:
-            _write_entry(diff, entry, mtime, progress)
+            keep = (capture is not None and entry.kind == "file" and entry.size <= CAPTURE_LIMIT
+                    and capture(entry.path))
+            written = _write_entry(diff, entry, mtime, progress, keep)
+            if keep:
+                captured[entry.path] = written
         diff.write(_END_OF_ARCHIVE)
         gz.close()
         digest = blob.commit()
         size = blob.size
-    return LayerInfo(Descriptor(MT_OCI_LAYER_GZIP, digest, size), diff.digest)
+    return LayerInfo(Descriptor(MT_OCI_LAYER_GZIP, digest, size), diff.digest, captured)
 
 
 def written_order(entries: Iterable[Entry]) -> list[Entry]:
@@ -115,29 +125,35 @@ def written_order(entries: Iterable[Entry]) -> list[Entry]:
     return sorted(entries, key=lambda e: e.path)
 
 
-def _write_entry(out: HashingWriter, entry: Entry, mtime: int, progress: ProgressFn | None) -> None:
-    """One tar member: its (PAX) header, then its content padded to a 512-byte block."""
+def _write_entry(out: HashingWriter, entry: Entry, mtime: int, progress: ProgressFn | None,
+                 keep: bool = False) -> bytes:
+    """One tar member: its (PAX) header, then its content padded to a 512-byte block. Returns the
+    content written when *keep*, else b""."""
     out.write(_tarinfo(entry, mtime).tobuf(tarfile.PAX_FORMAT, "utf-8", "surrogateescape"))
     if entry.kind != "file" or entry.size == 0:
-        return
+        return b""
     if entry.data is not None:
         out.write(entry.data)
         if (pad := -entry.size % tarfile.BLOCKSIZE):
             out.write(tarfile.NUL * pad)
-        return
+        return entry.data if keep else b""
     assert entry.source is not None
     remaining = entry.size
+    kept: list[bytes] = []
     with open(entry.source, "rb") as f:
         while remaining:
             block = f.read(min(COPY_BUFFER, remaining))
             if not block:
                 raise StoreError(f"{entry.source} shrank while it was being archived")
             out.write(block)
+            if keep:
+                kept.append(block)
             remaining -= len(block)
             if progress is not None:
                 progress(len(block))
     if (pad := -entry.size % tarfile.BLOCKSIZE):
         out.write(tarfile.NUL * pad)
+    return b"".join(kept)
 
 
 # --------------------------------------------------------------------------- apply

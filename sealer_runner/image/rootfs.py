@@ -98,9 +98,16 @@ def read_rootfs(store: Store, layers: Iterable[Descriptor], selection: Selection
     return RootfsFiles(contents, frozenset(present))
 
 
-def remember(store: Store, layer: Descriptor, entries: Iterable[Entry]) -> None:
+def captures(path: str) -> bool:
+    """Whether `remember` needs the content of the file at *path* (write_layer's *capture*)."""
+    return any(selection.reads(path) for selection in INDEXED)
+
+
+def remember(store: Store, layer: Descriptor, entries: Iterable[Entry], captured: Mapping[str, bytes]) -> None:
     """Index a layer just written from *entries* for the `INDEXED` selections, as if it had been
-    scanned. A selected file over its selection's limit is left to the scan (which reports it)."""
+    scanned. *captured* is the content of the selected files as write_layer wrote them (`captures`);
+    a selected file it lacks (over write_layer's CAPTURE_LIMIT) or over the selection's limit is left
+    to the scan, which reports it."""
     entries = written_order(entries)
     for selection in INDEXED:
         found = _LayerFindings({}, [], [])
@@ -117,19 +124,11 @@ def remember(store: Store, layer: Descriptor, entries: Iterable[Entry]) -> None:
             if path in selection.look_for and not is_dir:
                 found.present.append(path)
             if entry.kind == "file" and selection.reads(path):
-                if entry.size > selection.limit:
+                if entry.size > selection.limit or entry.path not in captured:
                     break
-                found.contents[path] = _entry_bytes(entry)
+                found.contents[path] = bytes(captured[entry.path])
         else:
             _store_findings(store, layer, selection, found)
-
-
-def _entry_bytes(entry: Entry) -> bytes:
-    if entry.data is not None:
-        return entry.data
-    assert entry.source is not None
-    with open(entry.source, "rb") as f:
-        return f.read(entry.size)
 
 
 def _cache_path(store: Store, layer: Descriptor, selection: Selection):

@@ -7,7 +7,7 @@ import pytest
 
 from sealer_runner.errors import StoreError
 from sealer_runner.image.layer import Entry, data_entry, whiteout, write_layer
-from sealer_runner.image.rootfs import RUN_CONTENT, Selection, read_rootfs, remember
+from sealer_runner.image.rootfs import RUN_CONTENT, Selection, captures, read_rootfs, remember
 from sealer_runner.image.store import Store
 from sealer_runner.image.types import Descriptor
 
@@ -88,8 +88,10 @@ def test_a_layer_indexed_as_written_reads_as_its_scan_does(store, tmp_path, case
     source = tmp_path / "on-disk.yaml"
     source.write_bytes(b"from a file")
     entries = [*LAYER_CASES[case], Entry("plugins/disk.yaml", "file", size=source.stat().st_size, source=str(source))]
-    written = write_layer(store, entries).descriptor
-    remember(store, written, entries)
+    info = write_layer(store, entries, capture=captures)
+    written = info.descriptor
+    source.write_bytes(b"edited after the layer was written")  # the index holds what the blob holds
+    remember(store, written, entries, info.captured)
     cache = store.state_dir("rootfs") / f"{written.digest.hex}-{RUN_CONTENT.key}.json"
     indexed = cache.read_bytes()
     cache.unlink()
@@ -101,8 +103,10 @@ def test_a_layer_indexed_as_written_reads_as_its_scan_does(store, tmp_path, case
 
 def test_an_oversized_selected_file_is_left_to_the_scan_to_report(store):
     entries = [data_entry("plugins/big.yaml", b"x" * (RUN_CONTENT.limit + 1))]
-    big = write_layer(store, entries).descriptor
-    remember(store, big, entries)
+    info = write_layer(store, entries, capture=captures)
+    big = info.descriptor
+    assert "plugins/big.yaml" not in info.captured, "over write_layer's capture limit"
+    remember(store, big, entries, info.captured)
     with pytest.raises(StoreError, match="plugins/big.yaml is larger than"):
         read_rootfs(store, [big], RUN_CONTENT)
 
