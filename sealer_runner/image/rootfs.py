@@ -112,18 +112,8 @@ def remember(store: Store, layer: Descriptor, entries: Iterable[Entry], captured
     for selection in INDEXED:
         found = _LayerFindings({}, [], [])
         for entry in entries:
-            kind, path = classify(entry.path)
-            if kind in ("opaque", "whiteout"):
-                found.removed.append(path)
-                continue
-            if kind != "entry":
-                continue
-            is_dir = entry.kind == "dir"
-            if selection.shadows(path, is_dir):
-                found.removed.append(path)
-            if path in selection.look_for and not is_dir:
-                found.present.append(path)
-            if entry.kind == "file" and selection.reads(path):
+            path = _note(found, selection, entry.path, entry.kind == "dir", entry.kind == "file")
+            if path is not None:
                 if entry.size > selection.limit or entry.path not in captured:
                     break
                 found.contents[path] = bytes(captured[entry.path])
@@ -159,17 +149,8 @@ def _scan(store: Store, layer: Descriptor, selection: Selection) -> _LayerFindin
     try:
         with _open_tar(reader, layer.media_type) as tar:
             for member in tar:
-                kind, path = classify(member.name)
-                if kind in ("opaque", "whiteout"):
-                    found.removed.append(path)
-                    continue
-                if kind != "entry":
-                    continue
-                if selection.shadows(path, member.isdir()):
-                    found.removed.append(path)
-                if path in selection.look_for and not member.isdir():
-                    found.present.append(path)
-                if member.isfile() and selection.reads(path):
+                path = _note(found, selection, member.name, member.isdir(), member.isfile())
+                if path is not None:
                     if member.size > selection.limit:
                         raise StoreError(f"layer {layer.digest}: {path} is larger than {selection.limit} bytes")
                     handle = tar.extractfile(member)
@@ -179,6 +160,23 @@ def _scan(store: Store, layer: Descriptor, selection: Selection) -> _LayerFindin
     except (tarfile.TarError, zlib.error, OSError, EOFError) as exc:
         raise StoreError(f"cannot read layer {layer.digest}: {exc}") from exc
     return found
+
+
+def _note(found: _LayerFindings, selection: Selection, name: str, is_dir: bool, is_file: bool) -> str | None:
+    """Record in *found* what the layer member *name* means for *selection* (a whiteout, a path that
+    hides lower files, a looked-for path present); returns its path when its content is to be read.
+    The scan of a blob and the index of a layer being written (`remember`) both go through here."""
+    kind, path = classify(name)
+    if kind in ("opaque", "whiteout"):
+        found.removed.append(path)
+        return None
+    if kind != "entry":
+        return None
+    if selection.shadows(path, is_dir):
+        found.removed.append(path)
+    if path in selection.look_for and not is_dir:
+        found.present.append(path)
+    return path if is_file and selection.reads(path) else None
 
 
 def _open_tar(reader: VerifyingReader, media_type: str) -> tarfile.TarFile:
