@@ -7,7 +7,6 @@ over the play's own SSH connection, which must carry the password too, and never
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 import subprocess
 import sys
@@ -18,6 +17,7 @@ import pytest
 
 from sealer_runner.build.builder import Builder, BuildOptions
 from sealer_runner.image.store import Store
+from tests.support.artifacts import upload_methods
 
 pytestmark = [pytest.mark.e2e]
 
@@ -71,14 +71,6 @@ def _data_digests(host, cluster: str) -> dict[str, str]:
             for p in sorted((rootfs / "data").glob("*"))}
 
 
-def _upload_methods(root: Path) -> set[str]:
-    methods = set()
-    for event in (root / "clusters" / "resume" / "runner" / "artifacts").glob("*/job_events/*.json"):
-        data = json.loads(event.read_text()).get("event_data", {})
-        if data.get("task_action") == "sealer.cluster.layer_upload" and "res" in data:
-            methods.add(data["res"].get("method"))
-    return methods
-
 
 def test_power_cut_during_upload_then_rerun_completes(tmp_path, image, test_hosts_factory):
     root, expected = image
@@ -114,7 +106,7 @@ spec:
             assert _data_digests(host, "resume") == expected, host.name
         assert not list(store.glob("*.part")), "the torn upload is replaced, not kept"
         assert not list((store / "unpacked").iterdir()), "unpacked layers are all moved into the rootfs"
-        assert _upload_methods(root) >= {"ssh-stream"}, "layers go over the play's SSH connection, password and all"
+        assert upload_methods(root, "resume") >= {"ssh-stream"}, "layers go over the play's SSH connection, password and all"
 
         again = _run(root, cf)
         out, err = again.communicate(timeout=300)

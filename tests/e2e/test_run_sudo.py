@@ -10,14 +10,13 @@ stream's stdin. The password appears in no output and no file.
 
 from __future__ import annotations
 
-import json
 import re
-from pathlib import Path
 
 import pytest
 
 from sealer_runner.cli.main import main as cli_main
 from tests.e2e.test_run import missing_binaries, offline_cluster_image
+from tests.support.artifacts import upload_methods
 
 pytestmark = [pytest.mark.e2e]
 if missing_binaries():
@@ -36,14 +35,6 @@ def _add_sudo_user(host) -> None:
                      "systemctl reload ssh", check=True).stdout
     assert "(ALL : ALL) ALL" in rules and "NOPASSWD" not in rules, rules
 
-
-def _upload_methods(root: Path) -> set[str]:
-    methods = set()
-    for event in (root / "clusters" / "sudo" / "runner" / "artifacts").glob("*/job_events/*.json"):
-        data = json.loads(event.read_text()).get("event_data", {})
-        if data.get("task_action") == "sealer.cluster.layer_upload" and "res" in data:
-            methods.add(data["res"].get("method"))
-    return methods
 
 
 def test_a_non_root_user_with_a_sudo_password_delivers_everything(tmp_path, test_hosts_factory, capsys):
@@ -78,7 +69,7 @@ spec:
         assert cli_main(["--root", str(root), "run", "-f", str(cf)]) == 0, capsys.readouterr().err
         first = capsys.readouterr()
         assert re.search(r"Done in [\d.]+s: [1-9]\d* change\(s\)", first.err), first.err
-        assert _upload_methods(root) == {"put_file", "fetch"}, "sudo: put_file to master0, the node fetches"
+        assert upload_methods(root, "sudo") == {"put_file", "fetch"}, "sudo: put_file to master0, the node fetches"
 
         for host in hosts:  # root-owned results, made through sudo
             pulled = host.ssh(["ctr", "-n", "e2e", "images", "pull", "--hosts-dir", "/etc/containerd/certs.d",
