@@ -27,13 +27,7 @@ class ActionModule(ActionBase):
     _requires_connection = True
 
     def run(self, tmp=None, task_vars=None):
-        try:
-            return self._run(task_vars)
-        finally:  # the temporary directory ActionBase made for this task (TRANSFERS_FILES)
-            self._remove_tmp_path(self._connection._shell.tmpdir)
-
-    def _run(self, task_vars):
-        result = super().run(None, task_vars)
+        result = super().run(tmp, task_vars)
         layers, store = self._task.args.get("layers"), self._task.args.get("store")
         if not isinstance(layers, list) or not store or not all(isinstance(layer, dict) for layer in layers):
             raise AnsibleActionFail("layers (a list of dicts) and store are required")
@@ -100,7 +94,7 @@ class ActionModule(ActionBase):
                 raise AnsibleActionFail("layer %s: %s" % (layer["digest"], exc)) from exc
 
     def _put(self, todo, store, task_vars):
-        # the task's temporary directory (made by ActionBase for TRANSFERS_FILES; run() removes it)
+        # the task's temporary directory (made by ActionBase for TRANSFERS_FILES; its cleanup() removes it)
         tmp = self._connection._shell.tmpdir or self._make_tmp_path()
         upload = self._connection._shell.join_path(tmp, "layers")  # apart from the module's own files
         # as the login user, not through become: put_file writes into it as that user
