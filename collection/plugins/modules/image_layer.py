@@ -11,7 +11,8 @@ short_description: Keep a host's cluster-image layers and make its rootfs equal 
 description:
   - Maintains a per-cluster layer store on the host (one verified file per layer digest) and makes a
     rootfs directory equal to an ordered list of layers, honouring OCI whiteouts.
-  - C(state=query) reports which layers the host lacks, changing nothing.
+  - C(state=query) reports which layers the host lacks, changing nothing; given I(rootfs), also what
+    C(state=present) would do to it (C(action)), so a play can skip that task when nothing is to do.
   - C(state=fetched) downloads the missing layers from other hosts of the cluster (I(source_url), in order),
     verifying each digest; blobs uploaded into C(<store>/incoming/) (or I(incoming)) are verified and
     adopted first. A blob is hashed, written and untarred in one pass as it arrives, so applying it
@@ -34,7 +35,9 @@ options:
     type: path
     required: true
   rootfs:
-    description: The rootfs directory to make equal to I(layers). Required for C(state=present).
+    description:
+      - The rootfs directory to make equal to I(layers). Required for C(state=present); optional for
+        C(state=query), which then reports the C(action) it would take.
     type: path
   source_url:
     description:
@@ -70,6 +73,7 @@ EXAMPLES = r"""
   sealer.cluster.image_layer:
     layers: "{{ sealer_layers }}"
     store: /var/lib/sealer/data/demo/layers
+    rootfs: /var/lib/sealer/data/demo/rootfs
     state: query
   register: lacking
 
@@ -105,9 +109,12 @@ python:
   type: str
   sample: /usr/bin/python3
 action:
-  description: What was (or, in check mode, would be) done to the rootfs.
-  returned: when state is present
+  description:
+    - What was (or, in check mode or with state=query, would be) done to the rootfs - C(none),
+      C(extend) (apply the new layers on top) or C(rebuild) (aside, then swapped in).
+  returned: when state is present, or query with rootfs
   type: str
+  sample: none
   sample: extend
 """
 
@@ -123,6 +130,8 @@ def run(module):
     result = {"changed": False, "missing": _layers.missing(p["store"], layers), "fetched": [],
               "python": sys.executable}
     if p["state"] == "query":
+        if p["rootfs"]:
+            result["action"] = _layers.plan(p["rootfs"], [layer["digest"] for layer in layers])[0]
         return result
     if not module.check_mode:
         result["fetched"] += _layers.adopt_incoming(p["store"], p["incoming"])
