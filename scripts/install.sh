@@ -11,6 +11,14 @@ cd "$(dirname "$0")/.."
 DEPS_ONLY=0
 [[ "${1:-}" == "--deps-only" ]] && DEPS_ONLY=1
 
+# The example boots throwaway hosts (systemd-nspawn, a bridge): that needs root. A fresh Debian
+# machine logged in as root may have no sudo at all, so the README's command is this script alone,
+# and it asks sudo for itself only when it needs to.
+if ((!DEPS_ONLY)) && [[ $(id -u) -ne 0 ]]; then
+  command -v sudo >/dev/null || { echo "error: run this as root (it installs Debian packages and boots test hosts)" >&2; exit 1; }
+  exec sudo --preserve-env=PYTHON,SEALER_RUNNER_ROOT "$0" "$@"
+fi
+
 # Debian packages: Python and Ansible's needs (ssh, sshpass), the real tools the tests drive
 # (skopeo, umoci, the distribution registry, busybox for test images), the binaries the test base
 # image carries (containerd, runc, registry), and what boots throwaway test hosts (debootstrap,
