@@ -30,6 +30,7 @@ from ..util.secret import Secret
 from .htpasswd import htpasswd_line
 from .image_plugins import SourcedPlugin, check_hostnames, clusterfile_plugins, image_plugins, merge_plugins
 from .inventory import build_inventory, host_order
+from .phase_tags import play_tags, skipped_phases
 from .pki import ensure_registry_pki
 from .registry_access import check_registry, registry_credentials
 from .runner import RunRequest
@@ -316,6 +317,7 @@ def build_request(spec: ClusterSpec, store: Store, root: Path, *, ssh_key: Secre
         become_password=password if any(h.ssh.user != "root" for h in hosts) else None,
         vault_password=vault.password if vault else None,
         tags=tags,
+        skip_tags=skipped_phases(tags, play_tags(COLLECTION_DIR / "playbooks" / "run.yml")) if tags else (),
         forks=max(10, len(hosts)),
         verbosity=verbosity,
         warnings=tuple(warnings),

@@ -83,6 +83,7 @@ class RunRequest:
     vault_password: Secret | None = None  # opens the extra-vars' !vault values
     become_password: Secret | None = None  # sudo's, for hosts reached as a non-root user
     tags: tuple[str, ...] = ()
+    skip_tags: tuple[str, ...] = ()  # the phases --tags leaves out (see phase_tags), so their checks go too
     limit: str | None = None
     forks: int = 10
     verbosity: int = 0
@@ -136,6 +137,7 @@ def run(request: RunRequest, on_event: EventHandler | None = None) -> RunResult:
         ssh_key=request.ssh_key.reveal() if request.ssh_key else None,
         cmdline=" ".join(cmdline) or None,
         tags=",".join(request.tags) or None,
+        skip_tags=",".join(request.skip_tags) or None,
         limit=request.limit,
         forks=request.forks,
         envvars={

@@ -14,3 +14,13 @@ def upload_methods(root: Path, cluster: str) -> set[str]:
         if data.get("task_action") == "sealer.cluster.layer_upload" and "res" in data:
             methods.add(data["res"].get("method"))
     return methods
+
+
+def started_roles(artifacts: Path) -> set[str]:
+    """The roles of which one run (its artifacts directory) started at least one task."""
+    roles = set()
+    for event in artifacts.glob("job_events/*.json"):
+        data = json.loads(event.read_text())
+        if data.get("event") == "playbook_on_task_start" and data["event_data"].get("role"):
+            roles.add(data["event_data"]["role"])
+    return roles
