@@ -283,6 +283,10 @@ def build_request(spec: ClusterSpec, store: Store, root: Path, *, ssh_key: Secre
     image, chosen = host_manifest(store, cluster.image)
     credentials = registry_credentials(spec, registries.auth if registries else None)
     plugins, runtime, warnings = image_content(store, chosen, spec)
+    local = cluster.registry.local
+    if cluster.registry.external is None and local is not None and local.insecure:
+        warnings.append(f"{spec.filename}:{local.line}: registry.localRegistry.insecure is ignored: the embedded "
+                        "registry always serves TLS, with a certificate of the cluster's CA that every host trusts")
     extravars: dict[str, Any] = {
         "sealer_cluster_name": cluster.name,
         "sealer_image": cluster.image,

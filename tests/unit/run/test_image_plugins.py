@@ -138,3 +138,13 @@ def test_build_request_refuses_a_bad_image_plugin_before_any_host_is_touched(tmp
     with pytest.raises(InputError, match=r'^image example.com/plugins:v1: plugins/bad.yaml:9: Plugin "bad": '
                                          r'spec.data line 1: "not_a_name" is not a valid host name'):
         build_request(load_clusterfile(CLUSTERFILE), store, tmp_path / "root", ssh_key=None)
+
+
+def test_an_insecure_local_registry_is_served_over_tls_and_said_so(tmp_path):
+    store = Store(tmp_path / "store")
+    build(store, tmp_path / "ctx", "FROM scratch\nCOPY f f\n", {"f": "x\n"})
+    text = CLUSTERFILE + "  registry:\n    localRegistry: {domain: sea.hub, insecure: true}\n"
+    request = build_request(load_clusterfile(text), store, tmp_path / "root", ssh_key=None)
+    assert request.warnings == ("Clusterfile:10: registry.localRegistry.insecure is ignored: the embedded registry "
+                                "always serves TLS, with a certificate of the cluster's CA that every host trusts",)
+    assert request.extravars["sealer_registry"]["ca_cert"].endswith(".crt")
