@@ -239,12 +239,14 @@ def registry_vars(cluster: Cluster, state: ClusterState, *, credentials: Credent
 
     Embedded: where it runs, its name, its TLS files (made on first use). External: its name, and how
     the hosts trust it: the controller's ``ca_file`` and ``insecure`` settings for it (see
-    :class:`RegistryConfig`)."""
+    :class:`RegistryConfig`); listed insecure, the hosts may also reach it over plain HTTP."""
     external, local = cluster.registry.external, cluster.registry.local
     if external is not None:
         config = config or RegistryConfig()
         out: dict[str, Any] = {"external": True, "domain": external.domain, "endpoint": external.host,
                                "skip_verify": not config.verify_tls(external.host)}
+        if external.host in config.insecure:  # as Docker treats an insecure registry: HTTPS unverified, else HTTP
+            out["plain_http"] = True
         if external.port:
             out["port"] = external.port
         if config.ca_file:

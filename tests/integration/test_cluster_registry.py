@@ -279,6 +279,7 @@ def test_containerd_gets_the_embedded_registry_credentials_root_only(tmp_path):
     assert hosts["server"] == "https://quay.io"
     assert hosts["host"]["https://sea.hub:5000/v2/quay.io"] == {"capabilities": ["pull", "resolve"],
                                                               "override_path": True}
+    assert list(hosts["host"]) == ["https://sea.hub:5000/v2/quay.io"], "the embedded registry: HTTPS only"
     assert_no_clear_secret(request.private_dir, PASSWORD)
 
 
@@ -294,7 +295,7 @@ def test_external_registry_vars_take_kept_credentials_and_the_controllers_trust(
     request = build_request(spec, store, store.root, ssh_key=None, registries=regs)
     assert request.extravars["sealer_registry"] == {
         "external": True, "domain": "reg.example.com", "endpoint": "reg.example.com", "skip_verify": True,
-        "ca_cert": str(ca), "username": "robot"}
+        "plain_http": True, "ca_cert": str(ca), "username": "robot"}
     assert request.inventory["all"]["children"]["registry"]["hosts"] == {}, "no embedded registry runs"
     local = {h: {**v, "ansible_connection": "local", "ansible_python_interpreter": __import__("sys").executable}
              for h, v in request.inventory["all"]["hosts"].items()}
@@ -304,6 +305,9 @@ def test_external_registry_vars_take_kept_credentials_and_the_controllers_trust(
     assert base64.b64decode(registry["configs"]["reg.example.com"]["auth"]["auth"]) == f"robot:{PASSWORD}".encode()
     hosts = tomllib.loads((out / "certs.d" / "docker.io" / "hosts.toml").read_text())
     assert hosts["host"]["https://reg.example.com/v2/docker.io"]["skip_verify"] is True
+    # insecure, as Docker has it: HTTPS unverified first, then the same registry over plain HTTP
+    assert list(hosts["host"]) == ["https://reg.example.com/v2/docker.io", "http://reg.example.com/v2/docker.io"]
+    assert hosts["host"]["http://reg.example.com/v2/docker.io"]["override_path"] is True
     assert_no_clear_secret(request.private_dir, PASSWORD)
 
 

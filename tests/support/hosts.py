@@ -696,6 +696,11 @@ class TestHosts:
     def closed(self) -> bool:
         return self._closed
 
+    @property
+    def gateway(self) -> str:
+        """This machine's address on the hosts' bridge: where they reach a server the test runs here."""
+        return self._bridge.address.split("/")[0]
+
     def __enter__(self) -> TestHosts:
         return self.boot()
 
@@ -728,9 +733,8 @@ class TestHosts:
         ensure_nspawn_tmpfs()
         authorized = Path(f"{self.key}.pub").read_text()
         etc_hosts = "127.0.0.1 localhost\n::1 localhost\n" + "".join(f"{h.ip} {h.name}\n" for h in self.hosts)
-        gateway = self._bridge.address.split("/")[0]
         t1 = time.monotonic()
-        _parallel(lambda h: _prepare(h, tarball, authorized, etc_hosts, gateway), self.hosts, _name)
+        _parallel(lambda h: _prepare(h, tarball, authorized, etc_hosts, self.gateway), self.hosts, _name)
         t2 = time.monotonic()
         for host in self.hosts:
             host.spawn()

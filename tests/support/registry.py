@@ -67,16 +67,17 @@ def htpasswd_line(user: str, password: str) -> str:
 
 
 class RegistryServer:
-    """One docker-registry process; ``host`` is ``127.0.0.1:PORT``."""
+    """One docker-registry process; ``host`` is ``ADDRESS:PORT`` (loopback unless told: test hosts reach
+    this machine at their bridge's gateway address)."""
 
     def __init__(self, directory: Path, *, tls: TLSFiles | None = None, users: dict[str, str] | None = None,
                  storage: Path | None = None, readonly: bool = False, token_realm: str | None = None,
-                 token_ca: Path | None = None) -> None:
+                 token_ca: Path | None = None, address: str = "127.0.0.1") -> None:
         self.directory = directory
         directory.mkdir(parents=True, exist_ok=True)
         self.storage = storage or directory / "storage"
         self.port = free_port()
-        self.host = f"127.0.0.1:{self.port}"
+        self.host = f"{address}:{self.port}"
         self.tls = tls
         self.url = f"{'https' if tls else 'http'}://{self.host}"
         lines = ["version: 0.1", "log: {level: warn}", "storage:",
