@@ -36,6 +36,7 @@ metadata: {{name: external}}
 spec:
   image: {image}
   ssh: {{pk: {host.key}}}
+  env: [APP_MODE=offline]
   hosts:
     - {{ips: [{host.ip}], roles: [master]}}
   registry:
