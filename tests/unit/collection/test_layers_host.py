@@ -312,3 +312,25 @@ def test_one_wait_covers_the_layer_whichever_source_is_asked(image, tmp_path, la
     with pytest.raises(layers.LayerError, match="404"):
         layers.fetch(str(tmp_path / "host"), [url, url + "/"], str(image[0].digest), wait=1.0, sleep=sleep)
     assert sum(slept) == pytest.approx(1.0), "the second source gets what is left of the budget: nothing"
+
+
+def test_keep_heap_tunes_glibc_once_and_tolerates_a_libc_without_mallopt(monkeypatch):
+    import ctypes
+
+    calls: list[tuple[int, int]] = []
+
+    class Glibc:
+        def mallopt(self, param: int, value: int) -> int:
+            calls.append((param, value))
+            return 1
+
+    monkeypatch.setattr(layers, "_HEAP_KEPT", [])
+    monkeypatch.setattr(ctypes, "CDLL", lambda _name: Glibc())
+    layers.keep_heap()
+    layers.keep_heap()
+    assert calls == [(-3, 64 << 20), (-1, 256 << 20), (-2, 16 << 20)], "M_MMAP_THRESHOLD, M_TRIM_THRESHOLD, M_TOP_PAD, once"
+
+    monkeypatch.setattr(layers, "_HEAP_KEPT", [])
+    monkeypatch.setattr(ctypes, "CDLL", lambda _name: object())  # musl: no mallopt
+    layers.keep_heap()
+    assert layers._HEAP_KEPT == [True]
