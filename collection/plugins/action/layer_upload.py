@@ -23,7 +23,7 @@ MODULE = "sealer.cluster.image_layer"
 
 class ActionModule(ActionBase):
     TRANSFERS_FILES = True
-    _VALID_ARGS = frozenset(("layers", "store", "source_url", "wait"))
+    _VALID_ARGS = frozenset(("layers", "store", "source_url", "wait", "query"))
     _requires_connection = True
 
     def run(self, tmp=None, task_vars=None):
@@ -46,8 +46,10 @@ class ActionModule(ActionBase):
             if not os.path.isfile(layer["source"]):
                 raise AnsibleActionFail("layer %s: %s is not a file on the controller"
                                         % (layer.get("digest"), layer["source"]))
-        query = self._execute_module(MODULE, module_args={"layers": layers, "store": store, "state": "query"},
-                                     task_vars=task_vars)
+        query = self._task.args.get("query")
+        if not (isinstance(query, dict) and isinstance(query.get("missing"), list) and query.get("python")):
+            query = self._execute_module(MODULE, module_args={"layers": layers, "store": store, "state": "query"},
+                                         task_vars=task_vars)
         if query.get("failed"):
             raise AnsibleActionFail(query.get("msg", "cannot ask the host which layers it lacks"))
         todo = [layer for layer in layers if layer["digest"] in set(query["missing"])]

@@ -46,6 +46,12 @@ options:
     description: With I(source_url), seconds to keep asking a source that does not have a layer yet.
     type: int
     default: 0
+  query:
+    description:
+      - The result of C(sealer.cluster.image_layer state=query) registered for this host just before
+        (its C(missing) and C(python)). Given, the host is not asked again which layers it lacks; a
+        module run less. Ignored with I(source_url).
+    type: dict
 attributes:
   action:
     support: full
