@@ -114,7 +114,7 @@ def test_external_registry_vars(tmp_path):
     out = registry_vars(ported, state, credentials=Credentials("robot", Secret("pw")),
                         config=RegistryConfig(ca_file=str(ca), insecure=frozenset({"harbor.example.com:8443"})))
     assert out == {"external": True, "domain": "harbor.example.com", "endpoint": "harbor.example.com:8443",
-                   "port": 8443, "skip_verify": True, "ca_cert": str(ca), "username": "robot"}
+                   "port": 8443, "skip_verify": True, "plain_http": True, "ca_cert": str(ca), "username": "robot"}
     assert not (tmp_path / "clusters" / "demo" / "pki").exists(), "no CA or certificate for an external registry"
     v6 = load_clusterfile(HEAD + "  registry:\n    externalRegistry: {domain: 'fd00::5', port: 443}\n").cluster
     assert registry_vars(v6, state)["endpoint"] == "[fd00::5]:443"
