@@ -71,14 +71,14 @@ def deliver(root: Path, work: Path, hosts, key: Path, cpu: dict[str, float], lab
     return seconds
 
 
-def tar_ssh(data: Path, hosts, key: Path, cpu: dict[str, float], label: str) -> float:
+def tar_ssh(data: Path, hosts, cpu: dict[str, float], label: str) -> float:
     """`tar c | ssh host tar x` to every host at once; the copies are removed afterwards."""
     before = busy_seconds()
     started = time.perf_counter()
     pipes = []
     for host in hosts:
         tar = subprocess.Popen(["tar", "c", "-C", str(data.parent), data.name], stdout=subprocess.PIPE)
-        ssh = subprocess.Popen(["ssh", "-i", str(key), *SSH_OPTIONS, f"root@{host.ip}",
+        ssh = subprocess.Popen(["ssh", "-i", str(host.key), *SSH_OPTIONS, f"root@{host.ip}",
                                 "mkdir -p /tmp/base && tar x -C /tmp/base"], stdin=tar.stdout)
         tar.stdout.close()  # ssh holds the pipe now: tar gets SIGPIPE if ssh dies
         pipes.append((tar, ssh))
@@ -88,7 +88,7 @@ def tar_ssh(data: Path, hosts, key: Path, cpu: dict[str, float], label: str) -> 
     if failed:
         raise SystemExit(f"the peer failed: {failed}")
     for host in hosts:
-        subprocess.run(["ssh", "-i", str(key), *SSH_OPTIONS, f"root@{host.ip}", "rm -rf /tmp/base"], check=True)
+        host.ssh("rm -rf /tmp/base", check=True)
     return seconds
 
 
@@ -104,12 +104,12 @@ def main() -> None:
         data = make_image(store, work, args.mb)
         factory = HostsFactory(work / "hosts", tarball=ensure_base_rootfs())
         try:
-            results: dict = {}
+            results: dict[str, float] = {}  # wall seconds, and CPU below, by run: tar1, 1, ..., rerun
             cpu: dict[str, float] = {}
             for n in (1, 3, 6):
                 with factory(n, tmpfs=False) as hosts:  # 2 copies of the image per host: too big for RAM
-                    results[f"tar{n}"] = tar_ssh(data, hosts, hosts.key, cpu, f"tar{n}")
-                    results[n] = deliver(work / "store", work, hosts, hosts.key, cpu, str(n))
+                    results[f"tar{n}"] = tar_ssh(data, hosts, cpu, f"tar{n}")
+                    results[str(n)] = deliver(work / "store", work, hosts, hosts.key, cpu, str(n))
                     if n == 6:
                         results["rerun"] = deliver(work / "store", work, hosts, hosts.key, cpu, "rerun")
         finally:
@@ -118,16 +118,16 @@ def main() -> None:
     for n in (1, 3, 6):
         hosts_word = "host " if n == 1 else "hosts"
         print(line(f"tar c | ssh host tar x, {n} {hosts_word} (peer)", results[f"tar{n}"]))
-        print(line(f"sealer_runner run, {n} {hosts_word}", results[n], results[f"tar{n}"]))
-    print(f"  T(6)/T(1): {results[6] / results[1]:.2f} (goal <= 1.3; the peer's own on this machine: "
-          f"{results['tar6'] / results['tar1']:.2f}); T(1)/tar: {results[1] / results['tar1']:.2f} (goal <= 1.5)")
+        print(line(f"sealer_runner run, {n} {hosts_word}", results[str(n)], results[f"tar{n}"]))
+    print(f"  T(6)/T(1): {results['6'] / results['1']:.2f} (goal <= 1.3; the peer's own on this machine: "
+          f"{results['tar6'] / results['tar1']:.2f}); T(1)/tar: {results['1'] / results['tar1']:.2f} (goal <= 1.5)")
     print(line("idempotent re-run, 6 hosts", results["rerun"]) + "   (goal < 15 s)")
     cores = os.cpu_count() or 1
     print(f"CPU busy (this machine and every test host share its {cores} cores), core-seconds:")
     labels = [(f"{what}, {n} host{'s' if n > 1 else ''}", key) for n in (1, 3, 6)
               for what, key in (("tar c | ssh host tar x", f"tar{n}"), ("sealer_runner run", str(n)))]
     for label, key in labels + [("re-run, 6 hosts", "rerun")]:
-        wall = results[int(key) if key.isdigit() else key]
+        wall = results[key]
         print(f"  {label:<38}{cpu[key]:8.2f}   ({cpu[key] / (wall * cores):.0%} of all cores for {wall:.2f} s)")
 
 
