@@ -43,16 +43,17 @@ def build(store: Store, ctx: Path, files: dict[str, str]) -> None:
     Builder(store).build(BuildOptions(ctx / "Kubefile", ctx, tags=("example.com/local:v1",)))
 
 
-def request_for(tmp_path: Path, store: Store):
+def request_for(tmp_path: Path, store: Store, *, keep_password: bool = False):
     spec = load_clusterfile(CLUSTERFILE.format(data_root=tmp_path / "hosts"))
     request = build_request(spec, store, store.root, ssh_key=None, tags=("validate", "rootfs", "apps"))
     hosts = request.inventory["all"]["hosts"]
     for hostvars in hosts.values():
         hostvars["ansible_connection"] = "local"
         hostvars["ansible_python_interpreter"] = __import__("sys").executable
-    # Local connection: no SSH prompt to answer; and only the phases that stay inside data_root, so the
-    # test never edits this machine's /etc/hosts, trust store or services.
-    return replace(request, ssh_password=None)
+    # Local connection: no SSH prompt to answer (unless the test wants the password in play); and only
+    # the phases that stay inside data_root, so the test never edits this machine's /etc/hosts, trust
+    # store or services.
+    return request if keep_password else replace(request, ssh_password=None)
 
 
 def test_deliver_rootfs_then_rerun_changes_nothing_then_update(tmp_path):
@@ -94,7 +95,8 @@ def test_deliver_rootfs_then_rerun_changes_nothing_then_update(tmp_path):
 def test_no_secret_reaches_disk_and_failures_name_host_and_task(tmp_path):
     store = Store(tmp_path / "store")
     build(store, tmp_path / "ctx", {"Kubefile": "FROM scratch\nCOPY f f\n", "f": "x\n"})
-    request = request_for(tmp_path, store)
+    request = request_for(tmp_path, store, keep_password=True)
+    assert request.ssh_password is not None and request.ssh_password.reveal() == "do-not-leak-this"
     subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(tmp_path / "key")], check=True)
     key = (tmp_path / "key").read_text()
     request = replace(request, ssh_key=Secret(key))
