@@ -62,7 +62,12 @@ class DigestMismatch(StoreError):
         super().__init__(f"{what}: digest mismatch: expected {expected}, got {actual}")
 
 
-class ArchiveError(SealerError):
+class InvalidImage(InputError):
+    """An image's manifest, index, config or layer is malformed, over its size cap, or does not match
+    the descriptor that points at it. The message names where it came from (archive member, reference)."""
+
+
+class ArchiveError(InvalidImage):
     """An image archive is malformed or has been tampered with."""
 
 
@@ -87,3 +92,8 @@ class RegistryError(SealerError):
 
 class AuthenticationError(RegistryError):
     """The registry refused our credentials (or needs some and we have none)."""
+
+
+class RegistryAnswerError(RegistryError, InvalidImage):
+    """A registry's answer is malformed, over its size cap or does not match what was asked for, or it
+    asks for credentials to be sent where they must not go. Never retried; exit code 2 like any bad input."""

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 import time
 from dataclasses import dataclass, field
@@ -171,8 +170,7 @@ class Builder:
         diff_ids = list((base.config.get("rootfs") or {}).get("diff_ids") or []) if base else []
         history = list(base.config.get("history") or []) if base else []
         chain = cache_key("base", str(base.descriptor.digest) if base else "scratch", str(platform))
-        scratch = self._store.scratch_dir("build-")
-        try:
+        with self._store.scratch("build-") as scratch:  # removed even when RUN left read-only dirs
             workspace = Workspace(self._store, scratch)
             for index, step in enumerate(plan.steps, 1):
                 self._reporter.step(platform, index, len(plan.steps), step.text)
@@ -182,8 +180,6 @@ class Builder:
                     layers.append(result.layer.descriptor)
                     diff_ids.append(str(result.layer.diff_id))
                 history.append({"created": created_timestamp(), "created_by": step.text, "empty_layer": result.layer is None})
-        finally:
-            shutil.rmtree(scratch, ignore_errors=True)
         cached: list[dict] = []
         if self._images is not None:
             cached, step = self._cache_images(plan, layers, platform, base, base_ext, chain)

@@ -51,6 +51,10 @@ class AppContext:
         config = RegistryConfig.load(self.root / "registries.yaml", **self.registry_options)
         return Registries(config, self.auth)
 
+    def warn(self, message: str) -> None:
+        """A warning on stderr, shown even with --quiet."""
+        self.err.print(f"warning: {message}", markup=False)
+
     def info(self, message: str) -> None:
         """Progress and notes go to stderr, so stdout stays clean for scripts."""
         if not self.quiet:

@@ -9,6 +9,7 @@ from rich.markup import escape
 from rich.padding import Padding
 from rich.table import Table
 
+from ..errors import SealerError
 from ..image.inspect import describe, image_size
 from ..image.reference import parse_reference
 from .context import AppContext
@@ -22,11 +23,16 @@ def images(app: AppContext, as_json: bool) -> None:
     """List the images in the local store."""
     rows = []
     for image in sorted(app.store.list_images(), key=lambda i: str(i.reference)):
-        platforms = [str(pm.platform) for pm in app.store.platform_manifests(image.descriptor)]
+        try:  # one damaged image must not hide the others: it is reported and skipped
+            platforms = [str(pm.platform) for pm in app.store.platform_manifests(image.descriptor)]
+            size = image_size(app.store, image)
+        except SealerError as exc:
+            app.warn(f"skipping {image.reference.familiar()}: {exc}")
+            continue
         rows.append({
             "repository": image.reference.repository, "tag": image.reference.tag or "",
             "id": image.descriptor.digest.hex[:12], "digest": str(image.descriptor.digest),
-            "platforms": platforms, "size": image_size(app.store, image), "created": image.tagged_at,
+            "platforms": platforms, "size": size, "created": image.tagged_at,
         })
     if as_json:
         click.echo(json.dumps(rows, indent=2))

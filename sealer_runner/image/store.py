@@ -4,7 +4,9 @@ Layout under the store root::
 
     oci/oci-layout, oci/index.json     tags: descriptors annotated with the normalised reference
     oci/blobs/sha256/<hex>             content-addressed blobs, verified on read
-    tmp/                               staging for blobs being written (same filesystem: rename is atomic)
+    tmp/                               staging for blobs being written (same filesystem: rename is atomic);
+                                       scratch directories hold an flock on their ``.owner`` file while
+                                       in use, so leftovers of killed processes are told apart and reclaimed
     locks/index.lock                   exclusive while index.json is read-modified-written
     locks/gc.lock                      shared by writers of untagged blobs (build, load, pull),
                                        exclusive for garbage collection (rmi)
@@ -14,19 +16,21 @@ Nothing outside the ``image`` package touches blob paths.
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import tempfile
+import time
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, BinaryIO, Iterator
 
-from ..errors import DigestMismatch, ImageNotFound, InvalidReference, StoreError
-from ..util.fs import atomic_write_bytes
+from ..errors import DigestMismatch, ImageNotFound, InputError, InvalidImage, InvalidReference, StoreError
+from ..util.fs import atomic_write_bytes, remove_tree
 from ..util.lock import file_lock
-from .digest import CHUNK, Digest, HashingWriter, iter_verified
+from .digest import CHUNK, Digest, HashingWriter, is_digest, iter_verified
 from .reference import Reference, parse_reference
 from .types import (
     ANNOTATION_CREATED,
@@ -40,10 +44,15 @@ from .types import (
     Manifest,
     Platform,
     canonical_json,
-    parse_json_blob,
+    decode_config,
+    decode_index,
+    decode_manifest,
 )
 
 OCI_LAYOUT = b'{"imageLayoutVersion":"1.0.0"}'
+OWNER = ".owner"  # in a scratch directory: flocked by the process using it
+STALE_AFTER = 3600.0  # seconds: an unowned entry of tmp/ untouched this long belongs to a dead process
+ATTESTATION = "attestation-manifest"  # vnd.docker.reference.type of BuildKit's provenance manifests
 
 
 @dataclass(frozen=True)
@@ -119,8 +128,11 @@ class Store:
     # ------------------------------------------------------------------ locks
     @contextmanager
     def writing(self) -> Iterator[None]:
-        """Hold while writing blobs that no tag references yet, so garbage collection waits."""
+        """Hold while writing blobs that no tag references yet, so garbage collection waits.
+
+        Entering it first reclaims what killed processes left in ``tmp/``."""
         with file_lock(self._locks / "gc.lock", shared=True):
+            self.reclaim_tmp()
             yield
 
     @contextmanager
@@ -139,9 +151,47 @@ class Store:
         path.mkdir(parents=True, exist_ok=True)
         return path
 
-    def scratch_dir(self, prefix: str) -> Path:
-        """A fresh private directory on the store's filesystem (caller removes it)."""
-        return Path(tempfile.mkdtemp(prefix=prefix, dir=self._tmp))
+    @contextmanager
+    def scratch(self, prefix: str) -> Iterator[Path]:
+        """A fresh private directory on the store's filesystem, removed (whatever its modes) on exit.
+
+        Its ``.owner`` file is flocked while the block runs (and holds our PID, for people): a
+        concurrent :meth:`reclaim_tmp` never takes a live process's directory, and a killed
+        process's one is reclaimed by the next writer."""
+        path = Path(tempfile.mkdtemp(prefix=prefix, dir=self._tmp))
+        fd = os.open(path / OWNER, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            os.write(fd, f"{os.getpid()}\n".encode())
+            yield path
+        finally:
+            remove_tree(path)
+            os.close(fd)
+
+    def reclaim_tmp(self, max_age: float = STALE_AFTER) -> list[str]:
+        """Remove leftovers of dead processes from ``tmp/``; returns their names.
+
+        A scratch directory goes once nobody holds its ``.owner`` lock; other files (half-written
+        blobs, interrupted downloads kept for resuming) once untouched for *max_age* seconds and not
+        locked by a download in progress."""
+        removed = []
+        now = time.time()
+        for path in [*self._tmp.iterdir(), *_entries(self._tmp / "partial")]:
+            if path.name == "partial" or path.name.endswith(".lock"):
+                continue
+            try:
+                if path.is_dir() and not path.is_symlink():
+                    stale = _unowned(path / OWNER) if (path / OWNER).exists() else \
+                        now - path.stat().st_mtime > max_age
+                else:
+                    stale = now - path.lstat().st_mtime > max_age and _unowned(path) and \
+                        _unowned(path.with_name(path.name + ".lock"))
+            except FileNotFoundError:
+                continue
+            if stale:
+                remove_tree(path)
+                removed.append(path.name)
+        return removed
 
     # ------------------------------------------------------------------ blobs
     def _blob_path(self, digest: Digest) -> Path:
@@ -185,6 +235,7 @@ class Store:
     def blob_writer(self) -> Iterator[BlobWriter]:
         """Stage a new blob; it is published only by ``commit()`` and discarded otherwise."""
         fd, tmp = tempfile.mkstemp(prefix="blob-", dir=self._tmp)
+        fcntl.flock(fd, fcntl.LOCK_EX)  # ours while we live: reclaim_tmp leaves it alone
         f = os.fdopen(fd, "wb")
         try:
             yield BlobWriter(self, f, tmp)
@@ -238,22 +289,34 @@ class Store:
         return self.put_json(index.to_json(), MT_OCI_INDEX)
 
     def read_json(self, digest: Digest, what: str) -> dict[str, Any]:
-        return parse_json_blob(self.read_blob(digest), f"{what} {digest}")
+        return self._decoded(decode_config, digest, what)
 
     def get_manifest(self, digest: Digest) -> Manifest:
-        return Manifest.from_json(self.read_json(digest, "manifest"))
+        return self._decoded(decode_manifest, digest, "manifest")
+
+    def get_index(self, digest: Digest) -> Index:
+        return self._decoded(decode_index, digest, "index")
+
+    def _decoded(self, decode, digest: Digest, what: str, *args: Any) -> Any:
+        """A stored JSON blob through its strict decoder; a blob that fails it is damage to the store."""
+        try:
+            return decode(self.read_blob(digest), f"{what} {digest}", *args)
+        except InvalidImage as exc:
+            raise StoreError(f"damaged image in the store: {exc}") from exc
 
     def platform_manifests(self, desc: Descriptor) -> list[PlatformManifest]:
-        """Every platform's manifest of the image *desc* points at (an index or a manifest)."""
+        """Every platform's manifest of the image *desc* points at (an index or a manifest).
+
+        An index's children that are not images (BuildKit's attestations, other media types) are skipped."""
         if desc.media_type in INDEX_TYPES:
-            index = Index.from_json(self.read_json(desc.digest, "index"))
-            return [pm for child in index.manifests for pm in self.platform_manifests(child)]
+            index = self.get_index(desc.digest)
+            return [pm for child in image_children(index) for pm in self.platform_manifests(child)]
         if desc.media_type not in MANIFEST_TYPES:
             raise StoreError(f"{desc.digest}: unsupported media type {desc.media_type!r}")
         manifest = self.get_manifest(desc.digest)
-        config = self.read_json(manifest.config.digest, "config")
+        config = self._decoded(decode_config, manifest.config.digest, "config", manifest)
         platform = desc.platform or Platform(
-            str(config.get("os", "linux")), str(config.get("architecture", "")), str(config.get("variant", ""))
+            str(config.get("os") or "linux"), str(config.get("architecture") or ""), str(config.get("variant") or "")
         )
         return [PlatformManifest(platform, desc, manifest, config)]
 
@@ -261,13 +324,32 @@ class Store:
         """All blobs reachable from *desc*, including itself."""
         out = {desc.digest}
         if desc.media_type in INDEX_TYPES:
-            for child in Index.from_json(self.read_json(desc.digest, "index")).manifests:
+            for child in image_children(self.get_index(desc.digest)):
                 out |= self.referenced_blobs(child)
         elif desc.media_type in MANIFEST_TYPES:
             manifest = self.get_manifest(desc.digest)
             out.add(manifest.config.digest)
             out.update(layer.digest for layer in manifest.layers)
         return out
+
+    def _reachable(self, desc: Descriptor, out: set[Digest]) -> None:
+        """Every digest *desc* leads to, read as leniently as possible: garbage collection keeps what a
+        damaged or unusual image (attestations, foreign media types) still points at."""
+        if desc.digest in out:
+            return
+        out.add(desc.digest)
+        if desc.media_type not in INDEX_TYPES | MANIFEST_TYPES or not self.has_blob(desc.digest):
+            return
+        try:
+            obj = json.loads(self._blob_path(desc.digest).read_bytes())
+        except (OSError, ValueError, RecursionError):
+            return
+        children = [obj.get("config"), *(obj.get("layers") or []), *(obj.get("manifests") or [])] \
+            if isinstance(obj, dict) else []
+        for child in children:
+            if isinstance(child, dict) and isinstance(child.get("digest"), str) and is_digest(child["digest"]):
+                media_type = child.get("mediaType") if isinstance(child.get("mediaType"), str) else ""
+                self._reachable(Descriptor(media_type, Digest(child["digest"]), 0), out)
 
     # ------------------------------------------------------------------ tags
     def _read_index(self) -> list[Descriptor]:
@@ -286,11 +368,15 @@ class Store:
         atomic_write_bytes(self._oci / "index.json", data)
 
     def list_images(self) -> list[TaggedImage]:
+        """Every tag (entries whose name does not parse are left out: they cannot be looked up)."""
         out = []
         for desc in self._read_index():
             name = desc.annotations.get(ANNOTATION_REF_NAME)
             if name:
-                out.append(TaggedImage(parse_reference(name), desc))
+                try:
+                    out.append(TaggedImage(parse_reference(name), desc))
+                except InputError:
+                    continue
         return out
 
     def tag(self, ref: Reference, desc: Descriptor) -> None:
@@ -332,8 +418,8 @@ class Store:
         """Delete blobs no tag references; returns (count, bytes). Waits for writers to finish."""
         with self._collecting():
             live: set[Digest] = set()
-            for image in self.list_images():
-                live |= self.referenced_blobs(image.descriptor)
+            for desc in self._read_index():
+                self._reachable(desc, live)
             count = freed = 0
             for path in self._blobs.iterdir():
                 if Digest("sha256:" + path.name) not in live:
@@ -341,6 +427,34 @@ class Store:
                     path.unlink()
                     count += 1
             return count, freed
+
+
+def image_children(index: Index) -> list[Descriptor]:
+    """An index's children that are images: manifests and indexes, not attestations."""
+    return [d for d in index.manifests if d.media_type in MANIFEST_TYPES | INDEX_TYPES
+            and d.annotations.get("vnd.docker.reference.type") != ATTESTATION]
+
+
+def _entries(directory: Path) -> list[Path]:
+    try:
+        return list(directory.iterdir())
+    except FileNotFoundError:
+        return []
+
+
+def _unowned(lock: Path) -> bool:
+    """True when nobody holds an flock on *lock* (or it does not exist)."""
+    try:
+        fd = os.open(lock, os.O_RDONLY)
+    except FileNotFoundError:
+        return True
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        return True
+    except BlockingIOError:
+        return False
+    finally:
+        os.close(fd)
 
 
 def _match_id(images: list[TaggedImage], name: str) -> TaggedImage | None:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import shutil
+import stat
 import tempfile
 from contextlib import contextmanager
 from pathlib import Path
@@ -35,5 +37,32 @@ def atomic_open(path: Path, mode: int = 0o644) -> Iterator[BinaryIO]:
 def _unlink_quietly(path: str) -> None:
     try:
         os.unlink(path)
+    except FileNotFoundError:
+        pass
+
+
+def remove_tree(path: Path | str) -> None:
+    """Remove a file or a directory tree, even one holding read-only directories (as a RUN step or a Go
+    module cache leaves them, which ``shutil.rmtree(ignore_errors=True)`` silently keeps). Missing is fine."""
+    def retry(func, name, _exc) -> None:
+        for target in (os.path.dirname(name), name):
+            try:
+                if os.path.isdir(target) and not os.path.islink(target):
+                    os.chmod(target, os.stat(target).st_mode | stat.S_IRWXU)
+            except OSError:
+                pass
+        try:
+            if os.path.isdir(name) and not os.path.islink(name):
+                shutil.rmtree(name, ignore_errors=True)  # once more, now that we may read and write it
+            else:
+                func(name)
+        except OSError:
+            pass
+
+    try:
+        if os.path.isdir(path) and not os.path.islink(path):
+            shutil.rmtree(path, onerror=retry)
+        else:
+            os.unlink(path)
     except FileNotFoundError:
         pass
