@@ -30,6 +30,7 @@ from .digest import Digest, HashingWriter, is_digest
 from .platform import host_platform
 from .reference import Reference, parse_reference
 from .store import OCI_LAYOUT, Store, TaggedImage, image_children
+from .tarcheck import WriteFailed, tar_problem
 from .types import (
     ANNOTATION_REF_NAME,
     INDEX_TYPES,
@@ -296,15 +297,10 @@ class _Tee:
             try:
                 self._out.write(data)
             except OSError as exc:
-                raise _WriteFailed(exc) from exc
+                raise WriteFailed(exc) from exc
             if self._progress is not None:
                 self._progress(len(data))
         return data
-
-
-class _WriteFailed(Exception):
-    def __init__(self, cause: OSError) -> None:
-        self.cause = cause
 
 
 def _stage_blob(tar: tarfile.TarFile, member: tarfile.TarInfo, staging: _Staging, digest: Digest,
@@ -325,7 +321,7 @@ def _stage_blob(tar: tarfile.TarFile, member: tarfile.TarInfo, staging: _Staging
         tee = _Tee(src, writer, progress)
         head = tee.read(2)
         gzip = head == b"\x1f\x8b"
-        error = "not a layer" if metadata else _tar_check(_Prefixed(head, tee), gzip)
+        error = "not a layer" if metadata else tar_problem(_Prefixed(head, tee), gzip)
         while tee.read(1 << 20):
             pass
     if writer.size != member.size:
@@ -348,19 +344,6 @@ class _Prefixed:
                 (self._head[:n], self._head[n:])
             return out
         return self._inner.read(n)
-
-
-def _tar_check(reader: Any, gzip: bool) -> str | None:
-    """None if *reader* holds a well-formed tar (gzip'd if *gzip*), else why not. Reads only the tar's bytes."""
-    try:
-        with tarfile.open(fileobj=reader, mode="r|gz" if gzip else "r|") as layer:  # type: ignore[call-overload]
-            for _ in layer:
-                pass
-    except _WriteFailed as exc:
-        raise exc.cause from None
-    except (tarfile.TarError, zlib.error, EOFError, OSError) as exc:
-        return f"not a readable {'gzip' + chr(39) + 'd ' if gzip else ''}tar: {exc or type(exc).__name__}"
-    return None
 
 
 def _images(staging: _Staging) -> tuple[list[ArchivedImage], set[Digest]]:

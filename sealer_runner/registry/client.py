@@ -4,6 +4,14 @@ It handles the Docker token flow (Bearer challenges, cached per scope), Basic
 auth, TLS with a CA bundle or none, plain HTTP where the config allows it,
 retries with backoff on 5xx and connection errors, and verifies the digest of
 everything it receives. Higher-level transfers live in :mod:`.transfer`.
+
+Every body is read with a bound: manifests at :data:`MAX_MANIFEST_BYTES`, token answers at
+:data:`MAX_TOKEN_BYTES`, error bodies at :data:`MAX_ERROR_BYTES` (the rest is dropped with the
+connection), blobs at their descriptor's size (see :mod:`.transfer`).
+
+Credentials go to a Bearer challenge's token realm only over HTTPS, or to the registry's own host
+(see :func:`credentials_may_go_to`); redirects to another host never carry the Authorization header
+(urllib3 strips it).
 """
 
 from __future__ import annotations
@@ -16,11 +24,13 @@ import time
 import weakref
 from dataclasses import dataclass
 from typing import Any, Callable, Iterator, Mapping
+from urllib.parse import urlsplit
 
 import urllib3
 
-from ..errors import AuthenticationError, RegistryError
+from ..errors import AuthenticationError, RegistryAnswerError, RegistryError
 from ..image.digest import Digest
+from ..image.types import MAX_MANIFEST_BYTES
 from .auth import Challenge, Credentials, parse_challenge
 from .config import Endpoint, RegistryConfig
 
@@ -35,6 +45,8 @@ USER_AGENT = "sealer_runner"
 _SCHEMES: "weakref.WeakKeyDictionary[urllib3.PoolManager, dict[str, str]]" = weakref.WeakKeyDictionary()
 ATTEMPTS = 4
 CHUNK = 1 << 20
+MAX_TOKEN_BYTES = 1 << 20  # a token service's answer
+MAX_ERROR_BYTES = 64 << 10  # an error (or probe, or 401) body: only its start is shown anyway
 # Transport-level: one immediate retry of a stale pooled connection (idempotent methods only);
 # status-level retries with backoff are RegistryClient.request's job.
 _TRANSPORT_RETRY = urllib3.Retry(total=2, connect=2, read=1, status=0, other=0, redirect=5,
@@ -56,9 +68,11 @@ class Response:
         self.status = raw.status
         self.headers = raw.headers
 
-    def read(self) -> bytes:
+    def read(self, limit: int = MAX_ERROR_BYTES, what: str | None = None) -> bytes:
+        """The body, at most *limit* bytes: beyond that, :class:`RegistryAnswerError` naming *what*,
+        or (with no *what*) the start only, the rest dropped with the connection."""
         try:
-            return self.raw.read()
+            return _read_capped(self.raw, limit, what)
         finally:
             self.close()
 
@@ -69,6 +83,9 @@ class Response:
             self.close()
 
     def close(self) -> None:
+        """Hand the connection back, or close it if its body was not read to the end."""
+        if not self.raw.isclosed() and self.raw.length_remaining != 0:
+            self.raw.close()
         self.raw.release_conn()
 
     def __enter__(self) -> "Response":
@@ -104,7 +121,8 @@ class RegistryClient:
     def _probe_scheme(self) -> str:
         """HTTPS, unless the registry speaks plain HTTP and the config allows that for this host."""
         try:
-            self._pool.request("GET", f"https://{self.endpoint.host}/v2/", retries=_TRANSPORT_RETRY, timeout=10)
+            Response(self._pool.request("GET", f"https://{self.endpoint.host}/v2/", retries=_TRANSPORT_RETRY,
+                                        timeout=10, preload_content=False)).close()
             return "https"
         except urllib3.exceptions.HTTPError as exc:
             if self._config.plain_http_allowed(self.endpoint.host) and self._speaks_http():
@@ -117,10 +135,11 @@ class RegistryClient:
 
     def _speaks_http(self) -> bool:
         try:
-            r = self._pool.request("GET", f"http://{self.endpoint.host}/v2/", retries=_TRANSPORT_RETRY, timeout=10)
+            r = Response(self._pool.request("GET", f"http://{self.endpoint.host}/v2/", retries=_TRANSPORT_RETRY,
+                                            timeout=10, preload_content=False))
+            return not (r.status == 400 and b"HTTPS" in r.read())
         except urllib3.exceptions.HTTPError:
             return False
-        return not (r.status == 400 and b"HTTPS" in r.data)
 
     def request(self, method: str, path: str, *, scope: str, headers: Mapping[str, str] | None = None,
                 body: bytes | Iterator[bytes] | None = None, ok: tuple[int, ...] = (200,),
@@ -210,25 +229,37 @@ class RegistryClient:
                 fields.append(("scope", item))
         headers = {"User-Agent": USER_AGENT}
         if self._credentials is not None:
+            if not credentials_may_go_to(realm, self.endpoint.host):
+                raise RegistryAnswerError(
+                    f"{self.endpoint.host}: refusing to send credentials to the token service {realm}: it is neither "
+                    "HTTPS nor the registry's own host (a registry may only send credentials to such a realm)")
             headers["Authorization"] = self._credentials.basic_header()
             fields.append(("account", self._credentials.username))
         try:
-            r = self._pool.request("GET", realm, fields=fields, headers=headers, timeout=30, retries=2)
+            raw = self._pool.request("GET", realm, fields=fields, headers=headers, timeout=30, retries=2,
+                                     preload_content=False)
         except urllib3.exceptions.HTTPError as exc:
             raise RegistryError(f"token service {realm}: {_reason(exc)}", retryable=True) from exc
+        r = Response(raw)
         if r.status in (401, 403):
+            r.close()
             raise AuthenticationError(f"{self.endpoint.host}: authentication failed: the token service refused "
                                       "the credentials" if self._credentials else
                                       f"{self.endpoint.host}: authentication required (sealer_runner login)",
                                       status=r.status)
         if r.status != 200:
+            r.close()
             raise RegistryError(f"token service {realm} answered {r.status}", status=r.status, retryable=r.status >= 500)
+        body = r.read(MAX_TOKEN_BYTES, f"token service {realm}: answer")
         try:
-            data = json.loads(r.data)
+            data = json.loads(body)
             token = data.get("token") or data["access_token"]
-        except (ValueError, KeyError, AttributeError):
-            raise RegistryError(f"token service {realm}: malformed answer") from None
-        expires = time.monotonic() + max(30, int(data.get("expires_in") or 60)) - 10
+            if not isinstance(token, str) or not token.isprintable():
+                raise ValueError
+            lifetime = max(30, int(data.get("expires_in") or 60))
+        except (ValueError, KeyError, AttributeError, TypeError, RecursionError):
+            raise RegistryAnswerError(f"token service {realm}: malformed answer") from None
+        expires = time.monotonic() + lifetime - 10
         header = f"Bearer {token}"
         with self._lock:
             self._tokens[scope] = (header, expires)
@@ -236,7 +267,7 @@ class RegistryClient:
 
     # ------------------------------------------------------------------ errors
     def _error(self, response: Response, method: str, url: str) -> RegistryError:
-        body = response.read()[:4096]
+        body = response.read()[:4096]  # at most MAX_ERROR_BYTES are read
         code, message = _registry_error(body)
         status = response.status
         where = f"{self.endpoint.host}: {method} {url.split(self.endpoint.host, 1)[-1].split('?')[0]}"
@@ -258,11 +289,11 @@ class RegistryClient:
     def get_manifest(self, repo: str, reference: str) -> ManifestResponse:
         scope = f"repository:{repo}:pull"
         r = self.request("GET", f"/v2/{repo}/manifests/{reference}", scope=scope, headers={"Accept": MANIFEST_ACCEPT})
-        data = r.read()
+        data = r.read(MAX_MANIFEST_BYTES, f"{self.endpoint.host}/{repo}@{reference}: manifest")
         digest = Digest.of_bytes(data)
         expected = reference if reference.startswith("sha256:") else r.headers.get("Docker-Content-Digest")
         if expected and expected != str(digest):
-            raise RegistryError(f"{self.endpoint.host}/{repo}@{reference}: manifest digest mismatch: "
+            raise RegistryAnswerError(f"{self.endpoint.host}/{repo}@{reference}: manifest digest mismatch: "
                                 f"expected {expected}, got {digest}")
         media_type = r.headers.get("Content-Type", "").split(";")[0].strip()
         if not media_type or media_type in ("application/json", "text/plain"):
@@ -336,21 +367,50 @@ def make_pool(config: RegistryConfig, host: str) -> urllib3.PoolManager:
     return urllib3.PoolManager(**kwargs)
 
 
+def credentials_may_go_to(realm: str, registry_host: str) -> bool:
+    """The credential rule: Basic credentials go to a token realm over HTTPS, or to the registry's own
+    host name (which already receives them); never in clear text to anywhere else a registry names."""
+    parts = urlsplit(realm)
+    if parts.scheme == "https":
+        return True
+    registry = urlsplit(f"//{registry_host}").hostname or ""
+    return parts.scheme == "http" and (parts.hostname or "").lower() == registry.lower()
+
+
+def _read_capped(raw: urllib3.BaseHTTPResponse, limit: int, what: str | None) -> bytes:
+    length = raw.headers.get("Content-Length", "")
+    if what is not None and length.isdigit() and int(length) > limit:
+        raise RegistryAnswerError(f"{what}: {length} bytes is over the {limit}-byte cap")
+    try:
+        data = raw.read(limit + 1)
+    except urllib3.exceptions.HTTPError as exc:
+        raise RegistryError(f"reading {what or 'an answer'}: {_reason(exc)}", retryable=True) from exc
+    if len(data) > limit:
+        if what is not None:
+            raise RegistryAnswerError(f"{what}: over the {limit}-byte cap")
+        data = data[:limit]
+    return data
+
+
 def _registry_error(body: bytes) -> tuple[str | None, str | None]:
     try:
         errors = json.loads(body).get("errors") or []
         first = errors[0]
+        if not isinstance(first, dict):
+            raise TypeError
         return str(first.get("code") or "") or None, str(first.get("message") or "") or None
-    except (ValueError, AttributeError, IndexError, TypeError):
+    except (ValueError, AttributeError, IndexError, TypeError, KeyError, RecursionError):
         return None, body.decode("utf-8", "replace").strip()[:200] or None
 
 
 def _media_type_of(data: bytes) -> str:
     try:
         obj = json.loads(data)
-    except ValueError:
+    except (ValueError, RecursionError):
         return ""
-    if obj.get("mediaType"):
+    if not isinstance(obj, dict):
+        return ""
+    if isinstance(obj.get("mediaType"), str) and obj["mediaType"]:
         return str(obj["mediaType"])
     return "application/vnd.oci.image.index.v1+json" if "manifests" in obj else "application/vnd.oci.image.manifest.v1+json"
 

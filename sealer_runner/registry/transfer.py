@@ -4,6 +4,11 @@ Blobs move in parallel, each verified against its digest; a blob the other
 side already has is skipped (HEAD, or present in the store); an interrupted
 download keeps its bytes and resumes with a Range request on the next run;
 pushes try a cross-repository mount before uploading.
+
+What a registry sends is checked before the store takes it: manifests, indexes and configs go through
+the strict decoders of :mod:`..image.types` (4 MiB cap), a blob is read only up to its descriptor's size
+(one byte more fails the download and drops it), layers must read as (gzip'd) tars. Any of these
+failures is a :class:`RegistryAnswerError` naming the reference and the field.
 """
 
 from __future__ import annotations
@@ -15,11 +20,24 @@ from typing import Iterator
 
 import urllib3
 
-from ..errors import AuthenticationError, ImageNotFound, RegistryError
+from ..errors import AuthenticationError, ImageNotFound, InvalidImage, RegistryAnswerError, RegistryError
 from ..image.digest import Digest, sha256_file
 from ..image.reference import Reference
-from ..image.store import Store, TaggedImage
-from ..image.types import INDEX_TYPES, MANIFEST_TYPES, Descriptor, Index, Manifest, Platform, parse_json_blob
+from ..image.store import Store, TaggedImage, image_children
+from ..image.tarcheck import layer_file_problem
+from ..image.types import (
+    CONFIG_TYPES,
+    INDEX_TYPES,
+    LAYER_TYPES,
+    MANIFEST_TYPES,
+    Descriptor,
+    Index,
+    MAX_MANIFEST_BYTES,
+    Platform,
+    decode_config,
+    decode_index,
+    decode_manifest,
+)
 from ..util.lock import file_lock
 from .auth import CredentialSource, Credentials, PinnedCredentials
 from .client import RegistryClient, make_pool
@@ -106,6 +124,7 @@ def fetch(store: Store, ref: Reference, registries: Registries, *, platforms: li
     """Bring *ref*'s manifests and blobs (all platforms, or those listed) into *store*, trying mirrors first."""
     reporter = reporter or TransferReporter()
     failures = []
+    hostile = False
     for client in registries.clients(ref.domain):
         try:
             return _fetch_from(client, store, ref, platforms, reporter)
@@ -114,33 +133,54 @@ def fetch(store: Store, ref: Reference, registries: Registries, *, platforms: li
                 raise
             failures.append(f"mirror {client.endpoint}: authentication failed")
         except RegistryError as exc:
+            hostile = isinstance(exc, RegistryAnswerError)  # as the last endpoint (the registry itself) answered
             failures.append(f"{'mirror ' if client.endpoint.is_mirror else ''}{client.endpoint}: {exc}")
-    raise RegistryError(f"cannot pull {ref}: " + "; ".join(failures))
+    raise (RegistryAnswerError if hostile else RegistryError)(f"cannot pull {ref}: " + "; ".join(failures))
 
 
 def _fetch_from(client: RegistryClient, store: Store, ref: Reference, platforms: list[Platform] | None,
                 reporter: TransferReporter) -> FetchedImage:
+    try:
+        return _fetch_checked(client, store, ref, platforms, reporter)
+    except RegistryError:
+        raise
+    except InvalidImage as exc:
+        raise RegistryAnswerError(f"{client.endpoint}: {exc}") from None
+
+
+def _fetch_checked(client: RegistryClient, store: Store, ref: Reference, platforms: list[Platform] | None,
+                   reporter: TransferReporter) -> FetchedImage:
     repo = ref.path
     top = client.get_manifest(repo, ref.identifier)
     with store.writing():
         if top.media_type in INDEX_TYPES:
-            index = Index.from_json(parse_json_blob(top.data, f"index {top.digest}"))
+            index = decode_index(top.data, f"{ref}: index {top.digest}")
             children = _select(index, platforms, ref)
             manifests = [(child, client.get_manifest(repo, str(child.digest))) for child in children]
         elif top.media_type in MANIFEST_TYPES:
             manifests = [(None, top)]
         else:
-            raise RegistryError(f"{ref}: unsupported manifest media type {top.media_type!r}")
+            raise RegistryAnswerError(f"{ref}: unsupported manifest media type {top.media_type!r}")
         blobs: dict[Digest, Descriptor] = {}
-        for _, m in manifests:
-            manifest = Manifest.from_json(parse_json_blob(m.data, f"manifest {m.digest}"))
+        decoded = []
+        for child, m in manifests:
+            if child is not None and child.media_type != m.media_type:
+                raise RegistryAnswerError(f"{ref}: manifest {m.digest} is {m.media_type!r}, its index says "
+                                          f"{child.media_type!r}")
+            if child is not None and child.size != len(m.data):
+                raise RegistryAnswerError(f"{ref}: manifest {m.digest} is {len(m.data)} bytes, its index says "
+                                          f"{child.size}")
+            manifest = decode_manifest(m.data, f"{ref}: manifest {m.digest}")
+            decoded.append(manifest)
             for desc in (manifest.config, *manifest.layers):
                 blobs.setdefault(desc.digest, desc)
         _parallel(lambda d: _download(client, store, repo, d, reporter), blobs.values())
+        configs = [decode_config(_read_new(store, m.config), f"{ref}: config {m.config.digest}", m) for m in decoded]
         descs = []
-        for child, m in manifests:
+        for (child, m), config in zip(manifests, configs, strict=True):
             store.put_bytes(m.data)
-            found = child.platform if child is not None else _config_platform(store, m.data)
+            found = child.platform if child is not None else Platform(
+                str(config.get("os") or "linux"), str(config.get("architecture") or ""), str(config.get("variant") or ""))
             descs.append(Descriptor(m.media_type, m.digest, len(m.data), platform=found))
         store.put_bytes(top.data)
         top_desc = descs[0] if top.media_type in MANIFEST_TYPES else Descriptor(top.media_type, top.digest,
@@ -148,8 +188,16 @@ def _fetch_from(client: RegistryClient, store: Store, ref: Reference, platforms:
         return FetchedImage(ref, top_desc, tuple(descs), frozenset(blobs))
 
 
+def _read_new(store: Store, desc: Descriptor) -> bytes:
+    """A config in the store (capped when downloaded; one already there was checked when it came)."""
+    if desc.size > MAX_MANIFEST_BYTES:
+        raise RegistryAnswerError(f"config {desc.digest}: {desc.size} bytes is over the {MAX_MANIFEST_BYTES}-byte "
+                                  "cap for image metadata")
+    return store.read_blob(desc.digest)
+
+
 def _select(index: Index, platforms: list[Platform] | None, ref: Reference) -> list[Descriptor]:
-    images = [d for d in index.manifests if d.media_type in MANIFEST_TYPES]
+    images = [d for d in image_children(index) if d.media_type in MANIFEST_TYPES]
     if platforms is None:
         return images
     chosen = []
@@ -165,12 +213,6 @@ def _select(index: Index, platforms: list[Platform] | None, ref: Reference) -> l
 def _matches(have: Platform, want: Platform) -> bool:
     return (have.os, have.architecture) == (want.os, want.architecture) and \
         (not want.variant or have.variant == want.variant)
-
-
-def _config_platform(store: Store, manifest_data: bytes) -> Platform:
-    manifest = Manifest.from_json(parse_json_blob(manifest_data, "manifest"))
-    config = store.read_json(manifest.config.digest, "config")
-    return Platform(str(config.get("os", "linux")), str(config.get("architecture", "")), str(config.get("variant", "")))
 
 
 def _download(client: RegistryClient, store: Store, repo: str, desc: Descriptor, reporter: TransferReporter) -> None:
@@ -199,13 +241,33 @@ def _download_locked(client: RegistryClient, store: Store, repo: str, desc: Desc
     actual = sha256_file(str(partial))
     if actual != desc.digest:
         partial.unlink()
-        raise RegistryError(f"{client.endpoint}/{repo}: blob {desc.digest} arrived as {actual}: "
-                            "content does not match its digest")
+        raise RegistryAnswerError(f"{client.endpoint}/{repo}: blob {desc.digest} arrived as {actual}: "
+                                  "content does not match its digest")
+    try:
+        _check_content(partial, desc, f"{client.endpoint}/{repo}")
+    except InvalidImage as exc:
+        partial.unlink()
+        raise RegistryAnswerError(str(exc)) from None
     store.adopt_verified(partial, desc.digest)
     reporter.blob_done(desc.digest, skipped=False)
 
 
+def _check_content(path: Path, desc: Descriptor, where: str) -> None:
+    """A config must decode, a layer must read as the tar its media type says, before the store takes it."""
+    if desc.media_type in LAYER_TYPES:
+        if problem := layer_file_problem(str(path), desc.media_type):
+            raise InvalidImage(f"{where}: layer {desc.digest} is {problem}")
+    else:
+        decode_config(path.read_bytes(), f"{where}: config {desc.digest}")
+
+
 def _fetch_into(client: RegistryClient, repo: str, desc: Descriptor, partial: Path, reporter: TransferReporter) -> None:
+    if desc.media_type not in CONFIG_TYPES | LAYER_TYPES:
+        raise RegistryAnswerError(f"{client.endpoint}/{repo}: blob {desc.digest}: unsupported media type "
+                                  f"{desc.media_type!r}")
+    if desc.media_type in CONFIG_TYPES and desc.size > MAX_MANIFEST_BYTES:
+        raise RegistryAnswerError(f"{client.endpoint}/{repo}: config {desc.digest}: {desc.size} bytes is over the "
+                                  f"{MAX_MANIFEST_BYTES}-byte cap for image metadata")
     offset = partial.stat().st_size if partial.exists() else 0
     if offset >= desc.size:
         offset = 0
@@ -214,14 +276,29 @@ def _fetch_into(client: RegistryClient, repo: str, desc: Descriptor, partial: Pa
         offset = 0
     if offset:
         reporter.blob_resumed(desc.digest, offset)
+    length = response.headers.get("Content-Length", "")
+    if length.isdigit() and offset + int(length) > desc.size:
+        response.close()
+        partial.unlink(missing_ok=True)
+        raise RegistryAnswerError(f"{client.endpoint}/{repo}: blob {desc.digest} is announced as "
+                                  f"{offset + int(length)} bytes, its descriptor says {desc.size}")
+    written = offset
     try:
         with open(partial, "ab" if offset else "wb") as f:
             for chunk in response.iter():
+                written += len(chunk)
+                if written > desc.size:  # never keep more than the descriptor promised
+                    f.truncate(0)
+                    break
                 f.write(chunk)
                 reporter.blob_progress(desc.digest, len(chunk))
     except (urllib3.exceptions.HTTPError, OSError) as exc:
         raise RegistryError(f"{client.endpoint}/{repo}: download of {desc.digest} interrupted: {exc}",
                             retryable=True) from exc
+    if written > desc.size:
+        partial.unlink(missing_ok=True)
+        raise RegistryAnswerError(f"{client.endpoint}/{repo}: blob {desc.digest} is longer than the {desc.size} "
+                                  "bytes its descriptor records: dropped")
 
 
 # ----------------------------------------------------------------------------- push
