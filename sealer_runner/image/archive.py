@@ -170,8 +170,9 @@ class _Staging:
         self.expected: dict[Digest, Descriptor] = {}  # from descriptors read so far
         self.pending: set[Digest] = set()  # manifests and indexes expected but not arrived: the graph is open
 
-    def where(self, digest: Digest) -> str:
-        return f"{self.archive}: blobs/sha256/{digest.hex}"
+    def where(self, digest: Digest, role: str = "") -> str:
+        """``ARCHIVE: [role ]blobs/sha256/<hex>``: the member, and what it was read as."""
+        return f"{self.archive}: {role + ' ' if role else ''}blobs/sha256/{digest.hex}"
 
     def closed(self) -> bool:
         """True once index.json and every manifest and index it leads to have arrived: any further
@@ -197,12 +198,13 @@ class _Staging:
         self.pending.discard(digest)
         data = self.read(desc)
         if desc.media_type in INDEX_TYPES:
-            for child in image_children(decode_index(data, self.where(digest))):
-                self.expect(child, self.where(digest))
+            where = self.where(digest, "index")
+            for child in image_children(decode_index(data, where)):
+                self.expect(child, where)
         else:
-            manifest = decode_manifest(data, self.where(digest))
-            for child in (manifest.config, *manifest.layers):
-                self.expect(child, self.where(digest))
+            where = self.where(digest, "manifest")
+            for child in (manifest := decode_manifest(data, where)).config, *manifest.layers:
+                self.expect(child, where)
 
     def read(self, desc: Descriptor) -> bytes:
         """A staged JSON blob, checked against *desc*'s size (and the metadata cap) before it is read."""
@@ -438,7 +440,7 @@ def _size(staging: _Staging, digest: Digest) -> int:
 
 def _verify_graph(desc: Descriptor, staging: _Staging, referenced: set[Digest]) -> None:
     """Decode *desc*'s graph strictly; add every blob it references to *referenced*."""
-    where = staging.where(desc.digest)
+    where = staging.where(desc.digest, "index" if desc.media_type in INDEX_TYPES else "manifest")
     if desc.media_type in INDEX_TYPES:
         data = staging.read(desc)
         referenced.add(desc.digest)
@@ -448,7 +450,7 @@ def _verify_graph(desc: Descriptor, staging: _Staging, referenced: set[Digest]) 
         data = staging.read(desc)
         referenced.add(desc.digest)
         manifest = decode_manifest(data, where)
-        decode_config(staging.read(manifest.config), staging.where(manifest.config.digest), manifest)
+        decode_config(staging.read(manifest.config), staging.where(manifest.config.digest, "config"), manifest)
         referenced.add(manifest.config.digest)
         for layer in manifest.layers:
             _verify_layer(layer, staging)
@@ -458,7 +460,7 @@ def _verify_graph(desc: Descriptor, staging: _Staging, referenced: set[Digest]) 
 
 
 def _verify_layer(layer: Descriptor, staging: _Staging) -> None:
-    where = staging.where(layer.digest)
+    where = staging.where(layer.digest, "layer")
     size = _size(staging, layer.digest)
     if size != layer.size:
         raise ArchiveError(f"{where}: size {size} does not match the {layer.size} bytes its descriptor records")
