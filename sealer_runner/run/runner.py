@@ -95,9 +95,8 @@ def prepare(request: RunRequest) -> None:
     (request.private_dir / "inventory").mkdir(parents=True, exist_ok=True)
     (request.private_dir / "env").mkdir(parents=True, exist_ok=True)
     private = request.private_dir
-    atomic_write_bytes(private / "inventory" / "hosts.yml", yaml.safe_dump(request.inventory, sort_keys=False).encode())
-    extravars = yaml.dump(request.extravars, Dumper=_ExtravarsDumper, sort_keys=False)
-    atomic_write_bytes(private / "env" / "extravars", extravars.encode())
+    atomic_write_bytes(private / "inventory" / "hosts.yml", dump_ansible_data(request.inventory).encode())
+    atomic_write_bytes(private / "env" / "extravars", dump_ansible_data(request.extravars).encode())
     atomic_write_bytes(private / "ansible.cfg", request.ansible_cfg.encode())
     for stale in ("passwords", "ssh_key"):  # never left behind by anything
         (request.private_dir / "env" / stale).unlink(missing_ok=True)
@@ -163,10 +162,40 @@ def run(request: RunRequest, on_event: EventHandler | None = None) -> RunResult:
     )
 
 
+def dump_ansible_data(data: Any) -> str:
+    """YAML for Ansible's extra-vars and inventory in which every string is ``!unsafe``: data, never a
+    template (see :class:`_ExtravarsDumper`)."""
+    return yaml.dump(data, Dumper=_ExtravarsDumper, sort_keys=False, allow_unicode=True)
+
+
 class _ExtravarsDumper(yaml.SafeDumper):
-    """Safe YAML, plus ``!vault`` scalars for :class:`VaultedText` values."""
+    """Safe YAML in which every string, key or value at any depth, is a ``!unsafe`` scalar, plus ``!vault``
+    scalars for :class:`VaultedText` values.
+
+    Everything the front end hands Ansible comes from the Clusterfile, the image or the hosts, or is
+    derived from them (paths, ids, commands): Ansible must take it as data. A plain string in an
+    extra-vars file or an inventory is trusted as a template by Ansible, so a Config holding
+    ``{{ lookup('pipe', ...) }}`` would run on the controller when a task reads it, and Helm's
+    ``{{ .Values.x }}`` would fail to parse. ``!unsafe`` strings stay untrusted through ``set_fact``,
+    filters, ``combine`` and module arguments (verified with ansible-core 2.19, tests/unit/run/test_unsafe_dump.py).
+    Dict keys are tagged too: 2.19 never templates keys, but older cores and any future change stay covered.
+    No value the front end writes needs templating, so there is no exception (vaulted values are never
+    templated either: 2.19 takes what a ``!vault`` scalar decrypts to as data).
+    """
+
+    def represent_str(self, data: str) -> yaml.ScalarNode:  # type: ignore[override]
+        if self.resolve(yaml.ScalarNode, data, (True, False)) != _YAML_STR:
+            # Ansible reads ``!unsafe 'true'`` as the boolean (its unsafe constructor re-resolves the text as
+            # if it were plain, quoted or not), so a string that looks like a bool, a number, null or a date
+            # stays a plain quoted string. Such a string holds no template: none of these forms has a "{".
+            return self.represent_scalar(_YAML_STR, data, style="'")
+        # multi-line text as a block, for people reading the file; PyYAML quotes it instead when a block
+        # could not keep it byte for byte
+        return self.represent_scalar("!unsafe", data, style="|" if "\n" in data else None)
 
 
+_YAML_STR = "tag:yaml.org,2002:str"
+_ExtravarsDumper.add_representer(str, _ExtravarsDumper.represent_str)
 _ExtravarsDumper.add_representer(
     VaultedText, lambda dumper, value: dumper.represent_scalar("!vault", value.ciphertext, style="|"))
 

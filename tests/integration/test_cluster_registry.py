@@ -164,7 +164,7 @@ def test_embedded_registry_requires_htpasswd_and_the_role_checks_the_credentials
     config = (config_dir / "config.yml").read_text()
     assert f"path: {config_dir}/htpasswd" in config and f"addr: 127.0.0.1:{port}" in config
     written = (request.private_dir / "env" / "extravars").read_text()
-    assert "sealer_registry_password: !vault |" in written and "$ANSIBLE_VAULT;1.1;AES256" in written
+    assert "'sealer_registry_password': !vault |" in written and "$ANSIBLE_VAULT;1.1;AES256" in written
 
     url = f"https://127.0.0.1:{port}/v2/"
     proc = serve(config_dir / "config.yml", tmp_path / "registry.log", url)
