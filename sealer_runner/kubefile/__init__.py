@@ -1,6 +1,6 @@
 """Kubefile parsing: ``parse_kubefile(text, context_dir=...)`` returns a :class:`BuildPlan`."""
 
-from .parser import parse_kubefile
+from .parser import decode_kubefile, parse_kubefile, read_kubefile
 from .plan import (
     APPS_ROOT,
     LABEL_CLUSTER_RUNTIME_TYPE,
@@ -33,5 +33,7 @@ __all__ = [
     "CopyStep",
     "RunStep",
     "Step",
+    "decode_kubefile",
     "parse_kubefile",
+    "read_kubefile",
 ]

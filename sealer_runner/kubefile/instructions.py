@@ -18,10 +18,11 @@ from ..errors import InvalidReference
 from ..image.reference import parse_reference
 from .apps import detect_app
 from .lexer import Instruction, json_array, split_first_word
+from .limits import NAME_MAX, describe_char, forbidden_char
 from .plan import APPS_ROOT, LABEL_SUPPORTED_KUBE_VERSION, CopyStep, RunStep
 from .problem import InstructionError
 from .semver import validate_range
-from .sources import is_valid_path, resolve_sources
+from .sources import check_path_length, is_valid_path, resolve_sources
 from .state import AppDraft, BuildState
 from .words import expand, split_words
 
@@ -118,13 +119,19 @@ def _local_source(spec: str, keyword: str) -> str:
 def _rootfs_dest(raw: str) -> tuple[str, bool]:
     """COPY destination -> (rootfs-relative path, names a directory)."""
     if not is_valid_path(raw):
-        raise InstructionError(f"COPY destination {raw!r} is not a valid path")
+        raise InstructionError(f"COPY destination {_shown(raw)} is not a valid path")
+    check_path_length(raw, "COPY destination")
     relative = posixpath.normpath(raw.lstrip("/") or ".")
     if relative == ".." or relative.startswith("../"):
         raise InstructionError(f"COPY destination {raw} is outside the image rootfs")
     dest = "" if relative == "." else relative
     is_dir = not dest or raw.endswith("/") or posixpath.basename(raw) in (".", "..")
     return dest, is_dir
+
+
+def _shown(text: str, limit: int = 80) -> str:
+    """``repr`` of *text*, shortened past *limit* characters."""
+    return repr(text) if len(text) <= limit else f"{text[:limit]!r}... ({len(text)} characters)"
 
 
 def _platforms(value: str, variables: Mapping[str, str]) -> tuple[str, ...]:
@@ -180,13 +187,17 @@ def handle_arg(state: BuildState, instruction: Instruction) -> None:
             raise InstructionError(f"invalid ARG name {name!r}")
         value = _arg_value(state, name, expand(default, variables) if equals else None)
         if value is not None:
-            state.arg_scope[name] = value
+            state.set_arg(name, value)
 
 
 def _arg_value(state: BuildState, name: str, default: str | None) -> str | None:
     """Build arg, else default, else an earlier value (after FROM, the pre-FROM one)."""
     if name in state.build_args:
-        return state.build_args[name]
+        value = state.build_args[name]
+        bad = forbidden_char(value)
+        if bad >= 0:
+            raise InstructionError(f"build arg {name} holds control character {describe_char(value[bad])}")
+        return value
     if default is not None:
         return default
     if name in state.arg_scope:
@@ -196,7 +207,7 @@ def _arg_value(state: BuildState, name: str, default: str | None) -> str | None:
 
 def handle_env(state: BuildState, instruction: Instruction) -> None:
     """``ENV KEY=VALUE [KEY=VALUE...]`` or legacy ``ENV KEY VALUE``."""
-    state.env.update(_env_or_label_pairs(instruction, state.variables()))
+    state.set_env(_env_or_label_pairs(instruction, state.variables()))
 
 
 def handle_label(state: BuildState, instruction: Instruction) -> None:
@@ -224,8 +235,7 @@ def handle_run(state: BuildState, instruction: Instruction) -> None:
         command, text = ("/bin/sh", "-c", instruction.args), f"RUN {instruction.args}"
     else:
         command, text = argv, f"RUN {json.dumps(list(argv))}"
-    env = tuple(sorted(state.variables().items()))
-    state.steps.append(RunStep(instruction.line, text, command, env))
+    state.steps.append(RunStep(instruction.line, text, command, state.run_env()))
 
 
 def handle_cmd(state: BuildState, instruction: Instruction) -> None:
@@ -250,7 +260,9 @@ def handle_app(state: BuildState, instruction: Instruction) -> None:
         raise InstructionError(f"{keyword} requires a name and at least one local:// source")
     name = words[0]
     if not _APP_NAME.fullmatch(name):
-        raise InstructionError(f"invalid app name {name!r}: use letters, digits, '.', '_' and '-'")
+        raise InstructionError(f"invalid app name {_shown(name)}: use letters, digits, '.', '_' and '-'")
+    if len(name) > NAME_MAX:
+        raise InstructionError(f"app name {_shown(name, 40)} is longer than {NAME_MAX} characters")
     if name in state.apps:
         raise InstructionError(f"app {name} is already defined at line {state.apps[name].line}")
     paths = [_local_source(spec, keyword) for spec in words[1:]]

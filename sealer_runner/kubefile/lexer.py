@@ -7,6 +7,9 @@
   the next line; blank and comment lines inside a continuation are dropped;
 * the keyword is case-insensitive; ``--name[=value]`` words right after it are flags
   (``--`` alone ends them).
+
+Instructions longer than :data:`~.limits.MAX_INSTRUCTION_CHARS` and more than
+:data:`~.limits.MAX_INSTRUCTIONS` of them are refused (:class:`~.problem.InstructionError` with the line).
 """
 
 from __future__ import annotations
@@ -15,6 +18,9 @@ import json
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
+
+from .limits import MAX_INSTRUCTION_CHARS, MAX_INSTRUCTIONS, MiB, describe_char, forbidden_char
+from .problem import InstructionError
 
 _BLANKS = " \t\r\f\v"
 _WHITESPACE = re.compile(r"[ \t\r\f\v]+")
@@ -42,9 +48,14 @@ class Instruction:
 
 
 def lex(text: str) -> list[Instruction]:
-    """Split Kubefile *text* into instructions; never fails."""
+    """Split Kubefile *text* into instructions; fails only past the limits (InstructionError with a line)."""
     lines = [line.removesuffix("\r") for line in text.removeprefix("\ufeff").split("\n")]
-    return [_instruction(number, logical) for number, logical in _logical_lines(lines)]
+    instructions = []
+    for number, logical in _logical_lines(lines):
+        if len(instructions) == MAX_INSTRUCTIONS:
+            raise InstructionError(f"more than {MAX_INSTRUCTIONS} instructions in one Kubefile", line=number)
+        instructions.append(_instruction(number, logical))
+    return instructions
 
 
 def split_first_word(text: str) -> tuple[str, str]:
@@ -65,8 +76,21 @@ def json_array(args: str) -> tuple[str, ...] | None:
     except (ValueError, RecursionError):
         return None
     if isinstance(value, list) and all(isinstance(item, str) for item in value):
+        for item in value:
+            _check_json_string(item)
         return tuple(value)
     return None
+
+
+def _check_json_string(item: str) -> None:
+    """JSON escapes may not smuggle in what the text itself may not hold (NUL, lone surrogates...)."""
+    bad = forbidden_char(item)
+    if bad >= 0:
+        raise InstructionError(f"control character {describe_char(item[bad])} in a JSON string")
+    try:
+        item.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise InstructionError(f"lone surrogate U+{ord(item[exc.start]):04X} in a JSON string") from None
 
 
 def _logical_lines(lines: list[str]) -> Iterator[tuple[int, str]]:
@@ -74,6 +98,7 @@ def _logical_lines(lines: list[str]) -> Iterator[tuple[int, str]]:
     while index < len(lines):
         start = index
         parts = [lines[index].lstrip()]
+        size = len(parts[0])
         index += 1
         if _is_skipped(parts[0]):
             continue
@@ -84,7 +109,13 @@ def _logical_lines(lines: list[str]) -> Iterator[tuple[int, str]]:
             if index == len(lines):
                 break
             parts.append(lines[index])
+            size += len(lines[index])
             index += 1
+            if size > MAX_INSTRUCTION_CHARS:
+                break
+        if size > MAX_INSTRUCTION_CHARS:
+            message = f"instruction is longer than {MAX_INSTRUCTION_CHARS // MiB} MiB"
+            raise InstructionError(message, line=start + 1)
         text = "".join(parts)
         if text.strip():
             yield start + 1, text

@@ -14,6 +14,7 @@ import posixpath
 from collections.abc import Iterable
 from pathlib import Path
 
+from .limits import NAME_MAX, PATH_MAX
 from .problem import InstructionError
 
 _GLOB_CHARS = frozenset("*?[")
@@ -46,10 +47,23 @@ def is_valid_path(text: str) -> bool:
     return bool(text) and "\0" not in text
 
 
+def check_path_length(path: str, what: str) -> None:
+    """Refuse a path longer than PATH_MAX bytes or with a component longer than NAME_MAX bytes."""
+    size = len(os.fsencode(path))
+    if size > PATH_MAX:
+        raise InstructionError(f"{what} is {size} bytes long; paths are limited to {PATH_MAX} bytes")
+    if size > NAME_MAX:
+        longest = max(path.split("/"), key=len)
+        if len(os.fsencode(longest)) > NAME_MAX:
+            shown = f"{longest[:40]}..."
+            raise InstructionError(f"{what}: path component {shown} is longer than {NAME_MAX} bytes")
+
+
 def _context_relative(spec: str, keyword: str) -> str:
     """*spec* as a normalised context-relative path; lexical escapes are refused."""
     if not is_valid_path(spec):
-        raise InstructionError(f"{keyword} source {spec!r} is not a valid path")
+        raise InstructionError(f"{keyword} source {spec[:80]!r} is not a valid path")
+    check_path_length(spec, f"{keyword} source")
     relative = posixpath.normpath(spec.lstrip("/") or ".")
     if relative == ".." or relative.startswith("../"):
         raise InstructionError(f"{keyword} source {spec} is outside the build context")

@@ -7,7 +7,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .limits import MAX_VARIABLES
 from .plan import LABEL_KUBE_CNI, LABEL_KUBE_CSI, AppSpec, BuildPlan, Step
+from .problem import InstructionError
+from .words import Budget, Scope
 
 _APP_LABELS = {"CNI": LABEL_KUBE_CNI, "CSI": LABEL_KUBE_CSI}
 
@@ -55,15 +58,44 @@ class BuildState:
     launch_apps: tuple[str, ...] = ()
     launch_line: int | None = None
     apps: dict[str, AppDraft] = field(default_factory=dict)
+    budget: Budget = field(default_factory=Budget)
+    """What variable expansion may still produce in this parse."""
+    _scope: Scope | None = field(default=None, repr=False)
+    _scope_from: int | None = field(default=None, repr=False)
+    _run_env: tuple[tuple[str, str], ...] | None = field(default=None, repr=False)
+    _pairs: dict[tuple[str, str], tuple[str, str]] = field(default_factory=dict, repr=False)
 
     @property
     def arg_scope(self) -> dict[str, str]:
         """The ARG table the current position reads and writes."""
         return self.args if self.from_line is not None else self.meta_args
 
-    def variables(self) -> dict[str, str]:
-        """What ``$NAME`` sees here: ARG values, overridden by ENV."""
-        return {**self.arg_scope, **self.env}
+    def set_arg(self, name: str, value: str) -> None:
+        self.arg_scope[name] = value
+        self._changed()
+
+    def set_env(self, pairs: list[tuple[str, str]]) -> None:
+        self.env.update(pairs)
+        self._changed()
+
+    def _changed(self) -> None:
+        self._scope = self._run_env = None
+        if len(self.meta_args) + len(self.args) + len(self.env) > MAX_VARIABLES:
+            raise InstructionError(f"more than {MAX_VARIABLES} ARG and ENV variables in one Kubefile")
+
+    def variables(self) -> Scope:
+        """What ``$NAME`` sees here: ARG values, overridden by ENV (one object until they change)."""
+        if self._scope is None or self._scope_from != self.from_line:
+            self._scope = Scope({**self.arg_scope, **self.env}, self.budget)
+            self._scope_from, self._run_env = self.from_line, None
+        return self._scope
+
+    def run_env(self) -> tuple[tuple[str, str], ...]:
+        """The sorted variables for a RUN step; steps in a row share it, and every step shares the pairs."""
+        scope = self.variables()
+        if self._run_env is None:
+            self._run_env = tuple(sorted(self._pairs.setdefault(pair, pair) for pair in scope.items()))
+        return self._run_env
 
     def to_plan(self) -> BuildPlan:
         """Freeze the state; CNI/CSI names become JSON-list labels as sealer stores them."""

@@ -9,15 +9,47 @@ backslash escapes applied and ``$NAME``, ``${NAME}``, ``${NAME:-word}``,
 
 from __future__ import annotations
 
-import string
+import re
 from collections.abc import Mapping
 
+from .limits import MAX_EXPANDED_CHARS, MAX_VALUE_CHARS, MiB
 from .problem import InstructionError
 
 _BLANKS = " \t\r\f\v"
-_NAME_CHARS = frozenset(string.ascii_letters + string.digits + "_")
+_NAME = re.compile(r"[A-Za-z0-9_]*")
 _DOUBLE_QUOTE_ESCAPES = frozenset('"\\$')
 _MAX_NESTING = 32
+# Runs of characters that need no decision, consumed at once (the scanners stay linear and fast).
+_SPLIT_PLAIN = re.compile(r"[^\\$}'\" \t\r\f\v]+")
+_PLAIN = {
+    (True, None): re.compile(r"[^\\$'\"]+"),
+    (True, "}"): re.compile(r"[^\\$'\"}]+"),
+    (False, None): re.compile(r"[^\\$]+"),
+    (False, "}"): re.compile(r"[^\\$}]+"),
+}
+_DOUBLE_PLAIN = re.compile(r'[^"\\$]+')
+
+
+class Budget:
+    """What variable expansion may still produce in one parse (:data:`~.limits.MAX_EXPANDED_CHARS`)."""
+
+    def __init__(self, chars: int = MAX_EXPANDED_CHARS) -> None:
+        self.remaining = chars
+
+    def spend(self, chars: int) -> None:
+        self.remaining -= chars
+        if self.remaining < 0:
+            raise InstructionError(
+                f"variable expansion produces more than {MAX_EXPANDED_CHARS // MiB} MiB in this Kubefile"
+            )
+
+
+class Scope(dict[str, str]):
+    """The variables visible at one instruction, with the parse's expansion :class:`Budget`."""
+
+    def __init__(self, values: Mapping[str, str], budget: Budget) -> None:
+        super().__init__(values)
+        self.budget = budget
 
 
 def split_words(text: str) -> list[str]:
@@ -26,15 +58,28 @@ def split_words(text: str) -> list[str]:
     current: list[str] = []
     quote: str | None = None
     braces = 0
-    escaped = False
-    for index, char in enumerate(text):
-        if escaped:
-            escaped = False
-        elif quote == "'":
-            quote = None if char == "'" else quote
-        elif char == "\\":
-            escaped = True
-        elif char == "$" and text.startswith("{", index + 1):
+    index, size = 0, len(text)
+    while index < size:
+        char = text[index]
+        if quote == "'":
+            end = text.find("'", index)
+            if end >= 0:
+                quote = None
+            end = size if end < 0 else end + 1
+            current.append(text[index:end])
+            index = end
+            continue
+        plain = _SPLIT_PLAIN.match(text, index)
+        if plain:
+            current.append(plain.group())
+            index = plain.end()
+            continue
+        index += 1
+        if char == "\\":
+            current.append(text[index - 1 : index + 1])
+            index += 1
+            continue
+        if char == "$" and text.startswith("{", index):
             braces += 1
         elif char == "}" and braces:
             braces -= 1
@@ -57,9 +102,13 @@ def expand(word: str, variables: Mapping[str, str], *, quotes: bool = True) -> s
     """Resolve quotes, escapes and variables in *word*.
 
     With ``quotes=False`` (JSON-form arguments) quote characters are literal and
-    a backslash only escapes ``$``.
+    a backslash only escapes ``$``. The result may not exceed :data:`~.limits.MAX_VALUE_CHARS`;
+    when *variables* is a :class:`Scope`, its budget is charged with the result.
     """
-    return _Expander(word, variables, quotes).expand()
+    value = _Expander(word, variables, quotes).expand()
+    if isinstance(variables, Scope):
+        variables.budget.spend(len(value))
+    return value
 
 
 class _Expander:
@@ -83,8 +132,14 @@ class _Expander:
         return char
 
     def _until(self, stop: str | None, depth: int) -> str:
-        out: list[str] = []
+        out = _Output()
+        plain = _PLAIN[self.quotes, stop]
         while self.pos < len(self.text) and self._peek() != stop:
+            run = plain.match(self.text, self.pos)
+            if run:
+                out.append(run.group())
+                self.pos = run.end()
+                continue
             char = self._next()
             if char == "\\":
                 out.append(self._escape())
@@ -96,7 +151,7 @@ class _Expander:
                 out.append(self._double_quoted(depth))
             else:
                 out.append(char)
-        return "".join(out)
+        return out.text()
 
     def _escape(self) -> str:
         if not self.quotes:
@@ -112,7 +167,7 @@ class _Expander:
         return value
 
     def _double_quoted(self, depth: int) -> str:
-        out: list[str] = []
+        out = _Output()
         while (char := self._next()) != '"':
             if not char:
                 raise InstructionError("unterminated double quote")
@@ -120,15 +175,17 @@ class _Expander:
                 out.append(self._next())
             elif char == "$":
                 out.append(self._dollar(depth))
+            elif run := _DOUBLE_PLAIN.match(self.text, self.pos):
+                out.append(char + run.group())
+                self.pos = run.end()
             else:
                 out.append(char)
-        return "".join(out)
+        return out.text()
 
     def _name(self) -> str:
-        start = self.pos
-        while self._peek() in _NAME_CHARS:
-            self.pos += 1
-        return self.text[start : self.pos]
+        match = _NAME.match(self.text, self.pos)
+        self.pos = match.end()  # type: ignore[union-attr]  # the pattern matches the empty string
+        return match.group()  # type: ignore[union-attr]
 
     def _dollar(self, depth: int) -> str:
         if self._peek() == "{":
@@ -168,3 +225,20 @@ class _Expander:
         if value is None:
             raise InstructionError(f"{name}: {word or 'is not set'}")
         return value
+
+
+class _Output:
+    """Pieces of one expansion, refused as soon as they pass :data:`~.limits.MAX_VALUE_CHARS`."""
+
+    def __init__(self) -> None:
+        self.pieces: list[str] = []
+        self.size = 0
+
+    def append(self, piece: str) -> None:
+        self.size += len(piece)
+        if self.size > MAX_VALUE_CHARS:
+            raise InstructionError(f"a value is longer than {MAX_VALUE_CHARS // MiB} MiB after variable expansion")
+        self.pieces.append(piece)
+
+    def text(self) -> str:
+        return "".join(self.pieces)
