@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Callable, Collection, Mapping
 
 from .. import __version__
-from ..errors import BuildError, ImageNotFound, KubefileError
+from ..errors import BuildError, ImageNotFound
 from ..image.layer import Entry, LayerInfo, write_layer
 from ..image.metadata import Application, ImageExtension, read_extension
 from ..image.platform import host_platform
@@ -28,7 +28,7 @@ from ..image.types import (
     Platform,
     canonical_json,
 )
-from ..kubefile import parse_kubefile
+from ..kubefile import parse_kubefile, read_kubefile
 from ..kubefile.plan import BuildPlan, CopyStep, RunStep
 from ..registry.transfer import TransferReporter
 from . import images as images_step
@@ -123,10 +123,7 @@ class Builder:
         self._cached = 0
 
     def build(self, options: BuildOptions) -> BuildResult:
-        try:
-            text = options.kubefile.read_text(encoding="utf-8")
-        except (OSError, UnicodeDecodeError) as exc:
-            raise KubefileError(f"cannot read: {exc}", file=str(options.kubefile)) from exc
+        text = read_kubefile(options.kubefile)  # UTF-8, size-capped; a bad byte is named by line and column
         tags = tuple(parse_reference(t) for t in options.tags)
         with self._store.writing():
             platforms = self._platforms(text, options)
@@ -200,7 +197,7 @@ class Builder:
     def _step(self, step: CopyStep | RunStep, chain: str, options: BuildOptions, ws: Workspace,
               layers: list[Descriptor]) -> StepResult:
         if isinstance(step, CopyStep):
-            entries = copy_entries(step)
+            entries = copy_entries(step, kubefile=str(options.kubefile))
             key = cache_key(chain, step.text, content_key(entries, self._hashes))
         else:
             entries = None
