@@ -371,7 +371,7 @@ def _read_host_aliases(ctx: Ctx, node: YNode, path: str) -> tuple[HostAlias, ...
 
 
 def _read_data_root(ctx: Ctx, node: YNode, path: str) -> str:
-    return checked_str(ctx, node, path, v.absolute_path)
+    return checked_str(ctx, node, path, v.host_directory)
 
 
 def _read_cloud(ctx: Ctx, node: YNode, path: str) -> CloudSpec:

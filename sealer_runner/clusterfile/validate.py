@@ -24,6 +24,7 @@ _ENV_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]*$")
 _QUALIFIED_NAME = re.compile(r"^([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]$")
 _LABEL_VALUE = re.compile(r"^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+_HOST_PATH_CHARS = re.compile(r"^[A-Za-z0-9._/-]+$")  # POSIX portable filename characters, and "/"
 
 
 class Invalid(ValueError):
@@ -157,6 +158,23 @@ def absolute_path(path: str) -> str:
     """An absolute POSIX path with no control characters."""
     if not path.startswith("/") or _CONTROL.search(path):
         raise Invalid(f"{q(path)} is not an absolute path")
+    return path
+
+
+def host_directory(path: str) -> str:
+    """A directory on the hosts (dataRoot): absolute, normalised, no '..', and only POSIX portable filename
+    characters. It reaches shell commands, systemd units and config files on every host, where a space, a
+    quote or a ';' would be read as syntax (sealer itself puts it into commands unquoted)."""
+    absolute_path(path)
+    if any(part == ".." for part in path.split("/")):
+        raise Invalid(f"{q(path)} must not contain '..'")
+    normal = "/" + posixpath.normpath(path).lstrip("/")
+    if path != normal:
+        raise Invalid(f"{q(path)} is not a normalised path (write {q(normal)})")
+    if not _HOST_PATH_CHARS.match(path):
+        bad = sorted({ch for ch in path if not _HOST_PATH_CHARS.match(ch)})
+        raise Invalid(f"{q(path)} has characters other than letters, digits, '.', '_', '-' and '/': "
+                      + " ".join(q(ch) for ch in bad))
     return path
 
 
