@@ -13,7 +13,9 @@ failures is a :class:`RegistryAnswerError` naming the reference and the field.
 
 from __future__ import annotations
 
+import threading
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
@@ -33,6 +35,7 @@ from ..image.types import (
     Descriptor,
     Index,
     MAX_MANIFEST_BYTES,
+    Manifest,
     Platform,
     decode_config,
     decode_index,
@@ -174,7 +177,8 @@ def _fetch_checked(client: RegistryClient, store: Store, ref: Reference, platfor
             decoded.append(manifest)
             for desc in (manifest.config, *manifest.layers):
                 blobs.setdefault(desc.digest, desc)
-        _parallel(lambda d: _download(client, store, repo, d, reporter), blobs.values())
+        configs = {m.config.digest: m for m in decoded}
+        _download_all(client, store, repo, list(blobs.values()), reporter, configs)
         configs = [decode_config(_read_new(store, m.config), f"{ref}: config {m.config.digest}", m) for m in decoded]
         descs = []
         for (child, m), config in zip(manifests, configs, strict=True):
@@ -215,20 +219,61 @@ def _matches(have: Platform, want: Platform) -> bool:
         (not want.variant or have.variant == want.variant)
 
 
-def _download(client: RegistryClient, store: Store, repo: str, desc: Descriptor, reporter: TransferReporter) -> None:
+def _download_all(client: RegistryClient, store: Store, repo: str, blobs: list[Descriptor],
+                  reporter: TransferReporter, manifests: dict[Digest, Manifest]) -> None:
+    """Download and check every blob; the store takes them only once all have passed. A hostile answer
+    drops what this pull downloaded; an interrupted one keeps it for the next run to resume."""
+    held: list[tuple[Descriptor, ExitStack]] = []
+    lock = threading.Lock()
+
+    def one(desc: Descriptor) -> None:
+        stack = _download(client, store, repo, desc, reporter)
+        if stack is not None:
+            with lock:
+                held.append((desc, stack))
+
+    try:
+        _parallel(one, blobs)
+        for desc, _ in held:  # a config must also match its manifest (one diff_id per layer)
+            if desc.media_type in CONFIG_TYPES:
+                path = store.partial_path(desc.digest)
+                decode_config(path.read_bytes(), f"{client.endpoint}/{repo}: config {desc.digest}",
+                              manifests.get(desc.digest))
+        for desc, _ in held:
+            store.adopt_verified(store.partial_path(desc.digest), desc.digest)
+            reporter.blob_done(desc.digest, skipped=False)
+    except (RegistryAnswerError, InvalidImage):
+        for desc, _ in held:
+            store.partial_path(desc.digest).unlink(missing_ok=True)
+        raise
+    finally:
+        for _, stack in held:
+            stack.close()
+
+
+def _download(client: RegistryClient, store: Store, repo: str, desc: Descriptor,
+              reporter: TransferReporter) -> ExitStack | None:
+    """Download *desc* to its partial file and check it; returns the held lock (None: already stored)."""
     if store.has_blob(desc.digest):
         reporter.blob_done(desc.digest, skipped=True)
-        return
+        return None
     partial = store.partial_path(desc.digest)
     # Images fetched side by side share blobs: one download per blob, across threads and processes.
-    with file_lock(partial.with_name(partial.name + ".lock")):
+    stack = ExitStack()
+    stack.enter_context(file_lock(partial.with_name(partial.name + ".lock")))
+    try:
         if store.has_blob(desc.digest):
             reporter.blob_done(desc.digest, skipped=True)
-            return
-        _download_locked(client, store, repo, desc, partial, reporter)
+            stack.close()
+            return None
+        _download_locked(client, repo, desc, partial, reporter)
+    except BaseException:
+        stack.close()
+        raise
+    return stack
 
 
-def _download_locked(client: RegistryClient, store: Store, repo: str, desc: Descriptor, partial: Path,
+def _download_locked(client: RegistryClient, repo: str, desc: Descriptor, partial: Path,
                      reporter: TransferReporter) -> None:
     reporter.blob_started(desc.digest, desc.size)
     for attempt in range(BLOB_ATTEMPTS):
@@ -248,8 +293,6 @@ def _download_locked(client: RegistryClient, store: Store, repo: str, desc: Desc
     except InvalidImage as exc:
         partial.unlink()
         raise RegistryAnswerError(str(exc)) from None
-    store.adopt_verified(partial, desc.digest)
-    reporter.blob_done(desc.digest, skipped=False)
 
 
 def _check_content(path: Path, desc: Descriptor, where: str) -> None:
