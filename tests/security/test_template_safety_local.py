@@ -145,3 +145,72 @@ def test_the_collection_refuses_a_hostile_data_root_without_the_front_end(tmp_pa
     assert not result.ok
     assert "invalid host directories: sealer_data_root=" in str(result.failures), result.failures
     assert not canary.exists() and not (tmp_path / "hosts").exists()
+
+
+PROBE_PLAYBOOK = """\
+- hosts: localhost
+  gather_facts: false
+  tasks:
+    - name: a filter's output, through vars and set_fact
+      ansible.builtin.set_fact:
+        from_filter: "{{{{ 1 | probe_filter }}}}"
+    - name: an action plugin's result and facts, registered
+      probe_action:
+      register: from_action
+    - name: a module's result (a command's output), registered
+      ansible.builtin.command:
+        argv: [printf, '%s', "{{{{ '{{{{' }}}} lookup('pipe', 'touch {canary}-module') }}}}"]
+      register: from_module
+      changed_when: false
+    - name: a lookup's file, parsed
+      ansible.builtin.set_fact:
+        from_file: "{{{{ lookup('ansible.builtin.file', '{vars_file}') | from_yaml }}}}"
+    - name: all of it used again, in a template and a module's arguments
+      ansible.builtin.copy:
+        dest: "{out}"
+        content: "{{{{ [from_filter, from_action.msg, from_action.data, probe_fact, from_module.stdout, from_file]
+                     | to_json }}}}"
+"""
+
+PROBE_FILTER = """\
+class FilterModule:
+    def filters(self):
+        return {{"probe_filter": lambda _: ["{payload}", {{"k": "{payload}"}}]}}
+"""
+
+PROBE_ACTION = """\
+from ansible.plugins.action import ActionBase
+
+
+class ActionModule(ActionBase):
+    def run(self, tmp=None, task_vars=None):
+        result = super().run(tmp, task_vars)
+        return dict(result, msg="{payload}", data={{"x": "{payload}"}}, ansible_facts={{"probe_fact": "{payload}"}})
+"""
+
+
+def test_ansible_never_retemplates_plugin_output(tmp_path):
+    """What the collection relies on in ansible-core 2.19: what filters, action plugins, modules and lookups
+    return is data, through register, set_fact and vars (the collection's filters and action plugins return
+    Config data, plugin data and host replies)."""
+    import subprocess
+
+    canary = tmp_path / "CANARY"
+    payload = lookup(canary).replace("'", "\\'")
+    (tmp_path / "filter_plugins").mkdir()
+    (tmp_path / "filter_plugins" / "probe.py").write_text(PROBE_FILTER.format(payload=payload))
+    (tmp_path / "action_plugins").mkdir()
+    (tmp_path / "action_plugins" / "probe_action.py").write_text(PROBE_ACTION.format(payload=payload))
+    (tmp_path / "vars.yml").write_text(json.dumps({"k": lookup(canary)}))
+    out = tmp_path / "out.json"
+    (tmp_path / "probe.yml").write_text(PROBE_PLAYBOOK.format(canary=canary, vars_file=tmp_path / "vars.yml", out=out))
+    playbook = Path(sys.executable).parent / "ansible-playbook"
+    done = subprocess.run([str(playbook), "-i", "localhost,", "-c", "local", "-e",
+                           f"ansible_python_interpreter={sys.executable}", str(tmp_path / "probe.yml")],
+                          cwd=tmp_path, capture_output=True, text=True, timeout=120,
+                          env={**__import__("os").environ, "ANSIBLE_NOCOLOR": "1"})
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-2000:]
+    text = lookup(canary)
+    assert json.loads(out.read_text()) == [[text, {"k": text}], text, {"x": text}, text,
+                                           f"{{{{ lookup('pipe', 'touch {canary}-module') }}}}", {"k": text}]
+    assert not list(tmp_path.glob("CANARY*")), "a plugin's output was templated"
