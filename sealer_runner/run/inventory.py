@@ -17,7 +17,8 @@ BUILTIN_GROUPS = ("master", "node", "registry")
 def host_order(cluster: Cluster) -> list[Host]:
     """master0 first, then the other masters, then every other host, in Clusterfile order."""
     masters = list(cluster.masters)
-    return masters + [h for h in cluster.hosts if h not in masters]
+    chosen = {id(host) for host in masters}  # by identity: `h not in masters` compared whole Hosts, O(n*m)
+    return masters + [h for h in cluster.hosts if id(h) not in chosen]
 
 
 def build_inventory(cluster: Cluster) -> dict[str, Any]:
