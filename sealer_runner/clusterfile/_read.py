@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TypeVar
@@ -9,9 +10,10 @@ from typing import TypeVar
 from sealer_runner.errors import ClusterfileError
 
 from .validate import Invalid, did_you_mean, env_entry, object_name, one_of, q
-from .yamlpos import YMap, YNode, YScalar, YSeq, describe
+from .yamlpos import YMap, YNode, YScalar, YSeq, describe, unprintable
 
 T = TypeVar("T")
+_DECIMAL = re.compile(r"-?[0-9]{1,18}")
 
 
 @dataclass(frozen=True)
@@ -108,10 +110,21 @@ def fields(ctx: Ctx, node: YNode, path: str, allowed: Sequence[str], label: str 
 
 
 def as_str(ctx: Ctx, node: YNode, path: str) -> str:
-    """A scalar as the text the user wrote (``0022`` stays ``"0022"``)."""
+    """A scalar as the text the user wrote (``0022`` stays ``"0022"``); NUL and control characters are refused."""
+    return _printable(ctx, node, path, _scalar_text(ctx, node, path))
+
+
+def _scalar_text(ctx: Ctx, node: YNode, path: str) -> str:
     if not isinstance(node, YScalar) or node.kind == "null":
         raise ctx.error(node.line, path, f"expected a string, got {describe(node)}")
     return node.text
+
+
+def _printable(ctx: Ctx, node: YNode, path: str, text: str) -> str:
+    problem = unprintable(text)
+    if problem:
+        raise ctx.error(node.line, path, problem)
+    return text
 
 
 def as_nonempty_str(ctx: Ctx, node: YNode, path: str) -> str:
@@ -123,16 +136,18 @@ def as_nonempty_str(ctx: Ctx, node: YNode, path: str) -> str:
 
 
 def as_int(ctx: Ctx, node: YNode, path: str, low: int | None = None, high: int | None = None) -> int:
-    """A whole number, written as a number or as a string of digits."""
-    value: int | None = None
-    if isinstance(node, YScalar):
-        text = node.text.strip()
-        if node.kind in ("int", "str") and text.isascii() and text.isdigit() and len(text) <= 18:
-            value = int(text, 10)
-        elif node.kind == "int":
-            value = int(node.value)  # type: ignore[arg-type]
-    if value is None:
-        got = describe(node) if not isinstance(node, YScalar) or node.kind != "str" else q(node.text)
+    """A whole number written in decimal, as a number or as a string of digits (``0022`` is 22).
+
+    YAML 1.1's other spellings of integers (``0x16``, ``0o26``, ``1:30``, ``2_2``) and floats are
+    refused: a port or a count is never meant that way.
+    """
+    if isinstance(node, YScalar) and node.kind in ("int", "str") and _DECIMAL.fullmatch(node.text.strip()):
+        value = int(node.text.strip(), 10)
+    else:
+        if isinstance(node, YScalar) and node.kind in ("int", "float"):
+            got = f"{q(node.text)} (write it in decimal digits)"
+        else:
+            got = describe(node) if not isinstance(node, YScalar) or node.kind != "str" else q(node.text)
         raise ctx.error(node.line, path, f"expected a whole number, got {got}")
     if (low is not None and value < low) or (high is not None and value > high):
         bounds = f"between {low} and {high}" if high is not None else f"at least {low}"
@@ -201,8 +216,11 @@ def as_str_pairs(ctx: Ctx, node: YNode, path: str) -> tuple[tuple[str, Item], ..
 
 
 def checked_str(ctx: Ctx, node: YNode, path: str, validator: Callable[[str], T]) -> T:
-    """Read a string from *node* and run a :mod:`.validate` function on it."""
-    return check(ctx, node.line, path, validator, as_str(ctx, node, path))
+    """Read a string from *node* and run a :mod:`.validate` function on it (its message comes first)."""
+    text = _scalar_text(ctx, node, path)
+    value = check(ctx, node.line, path, validator, text)
+    _printable(ctx, node, path, text)
+    return value
 
 
 def checked_items(ctx: Ctx, node: YNode, path: str, validator: Callable[[str], T]) -> tuple[T, ...]:

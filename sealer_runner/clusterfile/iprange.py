@@ -23,7 +23,10 @@ class IPRangeError(ValueError):
 
 
 def parse_ip(text: str) -> IPAddress:
-    """Parse one IPv4 or IPv6 address (no zone index, no prefix length)."""
+    """Parse one IPv4 or IPv6 address (no zone index, no prefix length).
+
+    An IPv4-mapped IPv6 address (``::ffff:10.0.0.1``) comes back as the IPv4 address it maps.
+    """
     candidate = text.strip()
     if candidate != text or not candidate:
         raise IPRangeError(f"{_q(text)} is not an IP address")
@@ -31,8 +34,11 @@ def parse_ip(text: str) -> IPAddress:
         address = ipaddress.ip_address(candidate)
     except ValueError:
         raise IPRangeError(_not_an_ip(text)) from None
-    if isinstance(address, ipaddress.IPv6Address) and address.scope_id is not None:
-        raise IPRangeError(f"{_q(text)}: IPv6 zone indexes are not supported")
+    if isinstance(address, ipaddress.IPv6Address):
+        if address.scope_id is not None:
+            raise IPRangeError(f"{_q(text)}: IPv6 zone indexes are not supported")
+        if address.ipv4_mapped is not None:  # ::ffff:10.0.0.1 is 10.0.0.1: one host, not two
+            return address.ipv4_mapped
     return address
 
 

@@ -11,10 +11,11 @@ from __future__ import annotations
 
 from ..util.secret import Secret  # noqa: F401  (re-exported: part of the models' API)
 
-import ipaddress
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any, Mapping
+
+from . import iprange
 
 # --------------------------------------------------------------------------
 # Constants shared with the decoder and the docs.
@@ -336,8 +337,8 @@ class Cluster:
     def host(self, ip: str) -> Host | None:
         """The host with address *ip* (any spelling of it), or None."""
         try:
-            wanted = str(ipaddress.ip_address(ip))
-        except ValueError:
+            wanted = str(iprange.parse_ip(ip))
+        except iprange.IPRangeError:
             return None
         return next((host for host in self.hosts if host.ip == wanted), None)
 
