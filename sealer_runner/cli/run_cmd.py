@@ -10,7 +10,7 @@ import click
 import yaml
 from rich.markup import escape
 
-from ..clusterfile import load_clusterfile
+from ..clusterfile import load_clusterfile, load_yaml_documents, read_clusterfile
 from ..errors import InputError, SealerError
 from ..run.cluster import build_request
 from ..run.external import push_for_cluster
@@ -74,7 +74,7 @@ def run(app: AppContext, image: str | None, clusterfile: Path | None, masters: s
     flags = any((image, masters, nodes, user, passwd, pk, port, env, name))
     filename = str(clusterfile) if clusterfile else "flags"
     if clusterfile and not flags:
-        spec = load_clusterfile(clusterfile.read_text(), filename)
+        spec = load_clusterfile(read_clusterfile(clusterfile, filename), filename)
     else:
         docs = _documents(clusterfile) if clusterfile else []
         cluster_doc = next((d for d in docs if isinstance(d, dict) and d.get("kind") == "Cluster"), None)
@@ -119,12 +119,8 @@ def _push_to_external(app: AppContext, spec) -> None:
 
 
 def _documents(path: Path) -> list[Any]:
-    try:
-        return [d for d in yaml.safe_load_all(path.read_text()) if d is not None]
-    except yaml.YAMLError:
-        # let the Clusterfile decoder report it with its line
-        load_clusterfile(path.read_text(), str(path))
-        raise
+    """The Clusterfile's documents as plain data, read with the decoder's YAML rules and caps (no alias bombs)."""
+    return load_yaml_documents(read_clusterfile(path), str(path))
 
 
 def _key(spec) -> Secret | None:

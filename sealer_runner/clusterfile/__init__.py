@@ -11,7 +11,12 @@ Every problem raises :class:`~sealer_runner.errors.ClusterfileError`
 
 from __future__ import annotations
 
+from pathlib import Path
+
+from sealer_runner.errors import ClusterfileError
+
 from .decoder import KINDS, decode, decode_plugins
+from .yamlpos import MAX_BYTES, decode_utf8, load_documents, to_plain
 from .models import (
     AppConfig,
     AppFile,
@@ -48,6 +53,29 @@ def load_clusterfile(text: str | bytes, filename: str = "Clusterfile") -> Cluste
     carrying the line of the offending YAML node.
     """
     return decode(text, filename)
+
+
+def read_clusterfile(path: Path, filename: str | None = None) -> str:
+    """The text of the Clusterfile at *path*: UTF-8 and at most 8 MiB (a larger file is not read whole).
+
+    Raises :class:`~sealer_runner.errors.ClusterfileError` naming the file, and the line, column and
+    byte offset of an undecodable byte.
+    """
+    shown = filename or str(path)
+    try:
+        with path.open("rb") as stream:
+            data = stream.read(MAX_BYTES + 1)
+    except OSError as exc:
+        raise ClusterfileError(f"cannot read: {exc.strerror or exc}", file=shown) from None
+    return decode_utf8(data, shown)
+
+
+def load_yaml_documents(text: str | bytes, filename: str = "Clusterfile") -> list[object]:
+    """The documents of *text* as plain data, with the Clusterfile's YAML rules and caps (core tags
+    only, no merge keys, no alias bombs, bounded depth and size) but without checking kinds or fields.
+    Empty documents are dropped."""
+    text = text if isinstance(text, str) else decode_utf8(text, filename)
+    return [to_plain(document, filename) for document in load_documents(text, filename)]
 
 
 def load_plugins(
@@ -88,4 +116,6 @@ __all__ = [
     "Taint",
     "load_clusterfile",
     "load_plugins",
+    "load_yaml_documents",
+    "read_clusterfile",
 ]

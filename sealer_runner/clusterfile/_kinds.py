@@ -61,7 +61,7 @@ def _read_data(ctx: Ctx, node: YNode, path: str) -> str:
     if isinstance(node, YScalar):
         text = as_str(ctx, node, path)
     else:
-        text = yaml.safe_dump(to_plain(node), default_flow_style=False, sort_keys=False, allow_unicode=True)
+        text = yaml.safe_dump(to_plain(node, ctx.filename), default_flow_style=False, sort_keys=False, allow_unicode=True)
     if not text.strip():
         raise ctx.error(node.line, path, "must not be empty")
     return text

@@ -29,7 +29,7 @@ from .models import (
     deep_freeze,
     frozen_map,
 )
-from .yamlpos import YMap, YNode, describe, load_documents, to_plain
+from .yamlpos import YMap, YNode, decode_utf8, describe, load_documents, to_plain
 
 # --------------------------------------------------------------------------
 # Kinds and apiVersions.
@@ -82,13 +82,7 @@ def decode_plugins(
 
 
 def _utf8(text: str | bytes, filename: str) -> str:
-    if isinstance(text, str):
-        return text
-    try:
-        return text.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        line = text.count(b"\n", 0, exc.start) + 1
-        raise ClusterfileError(f"not UTF-8 text (byte {exc.start})", file=filename, line=line) from None
+    return text if isinstance(text, str) else decode_utf8(text, filename)
 
 
 # --------------------------------------------------------------------------
@@ -178,7 +172,7 @@ class _Collector:
         if previous is not None:
             message = f"a second {kind} document (the first is on line {previous.line})"
             raise self.ctx.error(document.line, "", message)
-        self.kubeadm[kind] = KubeadmDocument(kind, api_version, deep_freeze(to_plain(document)), document.line)
+        self.kubeadm[kind] = KubeadmDocument(kind, api_version, deep_freeze(to_plain(document, self.ctx.filename)), document.line)
 
     def finish(self) -> ClusterSpec:
         if self.cluster is None:

@@ -11,7 +11,9 @@ everything a Clusterfile has no business containing:
 * duplicate mapping keys (PyYAML silently keeps the last one);
 * merge keys (``<<``), complex (non-scalar) keys;
 * recursive aliases and alias "bombs" that expand to huge documents;
-* nesting deeper than :data:`MAX_DEPTH`.
+* nesting deeper than :data:`MAX_DEPTH`;
+* text longer than :data:`MAX_BYTES`, and scalars holding characters YAML does not allow in the text
+  itself (NUL, other control characters, lone surrogates) written as escapes (``"\\0"``).
 
 Every problem is raised as :class:`~sealer_runner.errors.ClusterfileError`.
 """
@@ -33,6 +35,8 @@ from sealer_runner.errors import ClusterfileError
 MAX_DEPTH = 64
 #: Most nodes one document may expand to once aliases are followed.
 MAX_NODES = 200_000
+#: Largest Clusterfile, in UTF-8 bytes (a real one is a few KiB; Configs may embed files).
+MAX_BYTES = 8 * 1024 * 1024
 
 _CORE = "tag:yaml.org,2002:"
 # Implicitly resolved "timestamp", "value" ("=") and "merge" ("<<" as a value)
@@ -40,6 +44,7 @@ _CORE = "tag:yaml.org,2002:"
 _STRING_LIKE = frozenset({"str", "timestamp", "value", "merge"})
 _BOOLS = dict(SafeConstructor.bool_values)
 _CONSTRUCTOR = SafeConstructor()
+_NON_PRINTABLE = yaml.reader.Reader.NON_PRINTABLE
 
 ScalarValue = Union[str, int, float, bool, None]
 
@@ -99,6 +104,7 @@ def load_documents(text: str, filename: str) -> list[YNode]:
     are dropped, as sealer does.  Raises :class:`ClusterfileError` for
     anything that is not YAML or uses a refused feature.
     """
+    _check_size(text, filename)
     roots = _compose(text, filename)
     documents: list[YNode] = []
     for root in roots:
@@ -109,12 +115,49 @@ def load_documents(text: str, filename: str) -> list[YNode]:
     return documents
 
 
-def to_plain(node: YNode) -> object:
-    """Convert a node tree into plain ``dict`` / ``list`` / scalar values."""
+def decode_utf8(data: bytes, filename: str) -> str:
+    """*data* as UTF-8 text; a ClusterfileError names the line, column and byte offset of a bad byte."""
+    if len(data) > MAX_BYTES:
+        _too_large(data.count(b"\n", 0, MAX_BYTES) + 1, filename)
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        column = exc.start - (data.rfind(b"\n", 0, exc.start) + 1) + 1
+        message = f"not UTF-8 text: invalid byte 0x{data[exc.start]:02x} at column {column} (byte offset {exc.start})"
+        raise ClusterfileError(message, file=filename, line=line) from None
+
+
+def _check_size(text: str, filename: str) -> None:
+    if len(text) * 4 <= MAX_BYTES:  # at most 4 bytes a character: no need to encode
+        return
+    encoded = text.encode("utf-8", "surrogatepass")
+    if len(encoded) > MAX_BYTES:
+        _too_large(encoded.count(b"\n", 0, MAX_BYTES) + 1, filename)
+
+
+def _too_large(line: int, filename: str) -> None:
+    message = f"the file is larger than {MAX_BYTES // (1024 * 1024)} MiB (the limit is passed on this line)"
+    raise ClusterfileError(message, file=filename, line=line)
+
+
+def unprintable(text: str) -> str | None:
+    """Why *text* cannot be used, or None: YAML refuses NUL, control characters and lone surrogates in
+    the file, but its double-quoted escapes (``"\\0"``, ``"\\e"``) can still produce them."""
+    bad = _NON_PRINTABLE.search(text)
+    return f"character U+{ord(bad.group()):04X} is not allowed (NUL and control characters)" if bad else None
+
+
+def to_plain(node: YNode, filename: str = "Clusterfile") -> object:
+    """Convert a node tree into plain ``dict`` / ``list`` / scalar values (refusing unprintable strings)."""
     if isinstance(node, YMap):
-        return {key: to_plain(value) for key, value in node.entries.items()}
+        return {key: to_plain(value, filename) for key, value in node.entries.items()}
     if isinstance(node, YSeq):
-        return [to_plain(item) for item in node.items]
+        return [to_plain(item, filename) for item in node.items]
+    if isinstance(node.value, str):
+        problem = unprintable(node.value)
+        if problem:
+            raise ClusterfileError(problem, file=filename, line=node.line)
     return node.value
 
 
@@ -248,7 +291,11 @@ class _Converter:
         if node.tag == _CORE + "merge":
             raise self.error(node, "YAML merge keys ('<<') are not supported; write the fields out")
         self.scalar(node)  # validates the tag
-        return str(node.value)
+        key = str(node.value)
+        problem = unprintable(key)
+        if problem:
+            raise self.error(node, f"mapping key: {problem}")
+        return key
 
     def scalar(self, node: ScalarNode) -> YScalar:
         tag = node.tag

@@ -630,4 +630,4 @@ def test_filename_is_used_in_errors() -> None:
 
 def test_not_utf8_bytes() -> None:
     error = fails(b"apiVersion: sealer.io/v2\nkind: \xff\n")  # type: ignore[arg-type]
-    assert str(error) == "Clusterfile:2: not UTF-8 text (byte 31)"
+    assert str(error) == "Clusterfile:2: not UTF-8 text: invalid byte 0xff at column 7 (byte offset 31)"
