@@ -19,7 +19,7 @@ from __future__ import annotations
 import os
 import tarfile
 import zlib
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path, PurePosixPath
 
 import yaml
@@ -94,14 +94,59 @@ def _is_kube_yaml(path: Path, context: Path) -> bool:
     if real is None:
         return False
     try:
-        documents = [doc for doc in yaml.safe_load_all(real.read_bytes()) if doc is not None]
-    except (OSError, yaml.YAMLError, RecursionError, ValueError):
+        with real.open("rb") as stream:
+            return _all_kube_objects(yaml.parse(stream, Loader=yaml.SafeLoader))
+    except (OSError, yaml.YAMLError, ValueError):
         return False
-    return bool(documents) and all(_is_kube_object(doc) for doc in documents)
 
 
-def _is_kube_object(document: object) -> bool:
-    return isinstance(document, dict) and "apiVersion" in document and "kind" in document
+def _all_kube_objects(events: Iterator[yaml.Event]) -> bool:
+    """True if every non-empty document is a mapping with ``apiVersion`` and ``kind`` keys.
+
+    Reads parser events, never builds the documents: aliases are not expanded (no "billion laughs")
+    and the memory used does not grow with the file.
+    """
+    documents = 0
+    depth = 0
+    keys: set[str] = set()
+    expect_key = False
+    root: type[yaml.Event] | None = None
+    for event in events:
+        if isinstance(event, yaml.DocumentStartEvent):
+            depth, keys, root = 0, set(), None
+        elif isinstance(event, yaml.DocumentEndEvent):
+            if root is yaml.MappingStartEvent:
+                if not {"apiVersion", "kind"} <= keys:
+                    return False
+                documents += 1
+            elif root is not None and root is not _NULL:
+                return False
+        elif isinstance(event, (yaml.MappingStartEvent, yaml.SequenceStartEvent)):
+            if depth == 0:
+                root = type(event)
+            elif depth == 1 and root is yaml.MappingStartEvent:
+                expect_key = not expect_key
+            depth += 1
+            if depth == 1:
+                expect_key = True
+        elif isinstance(event, (yaml.MappingEndEvent, yaml.SequenceEndEvent)):
+            depth -= 1
+        elif isinstance(event, (yaml.ScalarEvent, yaml.AliasEvent)):
+            if depth == 0:
+                root = _NULL if isinstance(event, yaml.ScalarEvent) and _is_null(event) else yaml.ScalarEvent
+            elif depth == 1 and root is yaml.MappingStartEvent:
+                if expect_key and isinstance(event, yaml.ScalarEvent):
+                    keys.add(event.value)
+                expect_key = not expect_key
+    return documents > 0
+
+
+class _NULL(yaml.Event):
+    """Marks an empty (null) document, which does not count."""
+
+
+def _is_null(event: yaml.ScalarEvent) -> bool:
+    return event.tag is None and event.implicit[0] and event.value in ("", "~", "null", "Null", "NULL")
 
 
 def _is_chart_archive(path: Path, context: Path) -> bool:
