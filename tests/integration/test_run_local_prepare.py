@@ -31,7 +31,7 @@ PREPARE_TAGS = ("validate", "prepare-time", "prepare-hosts", "prepare-host-names
 ALLOWED_TASKS = {
     "The run's inputs are complete and well-formed", "Every layer to upload exists on the controller",
     "Every Config is well-formed (its path stays inside the rootfs, its data fits its strategy)",
-    "A registry user comes with its password",
+    "A registry user comes with its password", "The directories on the hosts are plain, normalised absolute paths",
     "Host answers over SSH", "Controller clock before reading the host's", "Host clock",
     "Controller clock after reading the host's", "Host clock within sealer_time_max_skew of the controller's",
     "Warn about a host clock off by more than sealer_time_warn_skew", "/etc/hosts entries of this cluster",

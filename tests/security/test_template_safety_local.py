@@ -32,7 +32,7 @@ def image_files(canary: Path) -> dict[str, str]:
     plugin = {"apiVersion": "sealer.io/v2", "kind": "Plugin", "metadata": {"name": "image-shell"},
               "spec": {"type": "SHELL", "action": "post-install",
                        "data": f"cat > image-plugin.out <<'EOF'\n{value}\nEOF\n"}}
-    appcmds = json.dumps([f"printf '%s' \"$APP_PAYLOAD\" > app-env.out",
+    appcmds = json.dumps(["printf '%s' \"$APP_PAYLOAD\" > app-env.out",
                           f"printf '%s' '{lookup_dq(canary)}' > app-literal.out"])
     return {
         "Kubefile": (
