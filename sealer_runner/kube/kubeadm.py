@@ -176,9 +176,9 @@ def to_internal(source: str, kind: str, doc: Mapping[str, Any], version: KubeVer
     """*doc* without apiVersion/kind, flags as maps; v1beta3 fields that v1beta4 moved are moved (the
     result may name another kind: ``timeoutForControlPlane`` goes to InitConfiguration.timeouts)."""
     api = str(doc.get("apiVersion", ""))
-    if kind in KUBEADM_KINDS and api and not version.reads(api):
-        raise InputError(f"{source}: {kind} {api} is not read by kubeadm {version} "
-                         f"(it reads {version.kubeadm_api})")
+    if kind in KUBEADM_KINDS and api and not api.startswith("kubeadm.k8s.io/v1beta"):
+        raise InputError(f"{source}: {kind} has apiVersion {api!r}; kubeadm documents are kubeadm.k8s.io/v1beta2, "
+                         "v1beta3 or v1beta4")
     body = {k: copy.deepcopy(v) for k, v in doc.items() if k not in ("apiVersion", "kind")}
     out: dict[str, dict[str, Any]] = {kind: body}
     for path in _ARG_PATHS:

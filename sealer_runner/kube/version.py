@@ -16,10 +16,12 @@ API_BY_MINOR: tuple[tuple[int, str], ...] = (
     (22, "kubeadm.k8s.io/v1beta3"),
     (31, "kubeadm.k8s.io/v1beta4"),
 )
-#: What each kubeadm API version's kubeadm accepts: (first minor, last minor) of Kubernetes.
+#: The Kubernetes minors whose kubeadm reads each API version (informative: documents of any of them
+#: are converted to the version's own API before they reach a host, as sealer's basefs images ship a
+#: v1beta2 etc/kubeadm.yml for every version).
 API_RANGE: dict[str, tuple[int, int]] = {
-    "kubeadm.k8s.io/v1beta2": (15, 25),  # removed in 1.26
-    "kubeadm.k8s.io/v1beta3": (22, 999),
+    "kubeadm.k8s.io/v1beta2": (15, 25),
+    "kubeadm.k8s.io/v1beta3": (22, 35),
     "kubeadm.k8s.io/v1beta4": (31, 999),
 }
 

@@ -13,7 +13,8 @@ parts, both here and both standard-library Python (this runs on hosts):
   node's kernel accepts traffic for it. :class:`MemoryBackend` keeps rules in memory: check mode uses
   it to report without changing anything, and the unit tests drive it (test kernels may lack IPVS).
 * **Care**: :class:`Care` health-checks every master (HTTPS ``/healthz``, certificate not verified,
-  as lvscare does: the check is about liveness, the client verifies the apiserver itself) and turns
+  as lvscare does: the check is about liveness, the client verifies the apiserver itself; see
+  :func:`https_healthy` for which answers count) and turns
   the results into wanted rules: a master that fails ``fall`` checks in a row is removed, one that
   passes ``rise`` checks in a row is added back, and when every master is down the rules are kept
   as they are (removing the last one would only turn a slow apiserver into a refused connection).
@@ -283,7 +284,10 @@ class Care(object):
 
 
 def https_healthy(rs, path="/healthz", timeout=2.0, scheme="https"):
-    """Whether ``scheme://rs/path`` answers 200 within *timeout* (certificate not verified)."""
+    """Whether ``scheme://rs/path`` answers within *timeout* with a status below 500 (certificate not
+    verified). An apiserver with anonymous access turned off answers 401/403 and is alive; one whose
+    etcd is gone answers 500 and is not (sealer's lvscare counts any answer; labring's newer one
+    counts 4xx as down, which would drop every master of such a cluster)."""
     host, port = rs
     try:
         with socket.create_connection((host, port), timeout=timeout) as sock:
@@ -295,7 +299,7 @@ def https_healthy(rs, path="/healthz", timeout=2.0, scheme="https"):
             request = "GET %s HTTP/1.1\r\nHost: %s\r\nConnection: close\r\n\r\n" % (path, show(rs))
             sock.sendall(request.encode("ascii"))
             status = sock.recv(64).split(b" ", 2)
-            return len(status) >= 2 and status[1] == b"200"
+            return len(status) >= 2 and status[1].isdigit() and int(status[1]) < 500
     except (OSError, ssl.SSLError, ValueError):
         return False
 

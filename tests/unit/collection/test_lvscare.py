@@ -119,6 +119,10 @@ def test_care_loop_over_real_http_health_checks():
     try:
         up = f"127.0.0.1:{server.server_address[1]}"
         assert lv.https_healthy(lv.endpoint(up), scheme="http")
+        for status, alive in ((401, True), (403, True), (500, False), (503, False)):
+            _Health.status = status
+            assert lv.https_healthy(lv.endpoint(up), scheme="http") is alive, status
+        _Health.status = 200
         backend = lv.MemoryBackend()
         # the second real server is a closed port: down after --fall rounds, the first one stays
         rc = lv._main(["care", "--vs", "10.103.97.2:6443", "--rs", up, "--rs", "127.0.0.1:1",

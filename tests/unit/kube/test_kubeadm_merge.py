@@ -124,10 +124,15 @@ def test_kubeadm_api_follows_the_kubernetes_version(version, api):
     assert KubeVersion.parse(version).kubeadm_api == f"kubeadm.k8s.io/{api}"
 
 
-def test_a_document_the_version_cannot_read_is_refused():
-    old = Source("Clusterfile", {"InitConfiguration": {"apiVersion": "kubeadm.k8s.io/v1beta2"}})
-    with pytest.raises(InputError, match="v1beta2 is not read by kubeadm v1.30.2"):
-        merge(SHAPE, [old])
+def test_a_v1beta2_image_document_converts_for_a_v1beta3_kubeadm():
+    # sealer's basefs images ship a v1beta2 etc/kubeadm.yml whatever their Kubernetes version
+    old = Source("image", {"ClusterConfiguration": {"apiVersion": "kubeadm.k8s.io/v1beta2", "useHyperKubeImage": False,
+                                                    "dns": {"type": "CoreDNS", "imageTag": "1.8"}}})
+    cluster = init_of(merge(SHAPE, [old]))["ClusterConfiguration"]
+    assert cluster["apiVersion"] == "kubeadm.k8s.io/v1beta3"
+    assert "useHyperKubeImage" not in cluster and cluster["dns"] == {"imageTag": "1.8"}
+    with pytest.raises(InputError, match="kubeadm documents are kubeadm.k8s.io/v1beta2"):
+        merge(SHAPE, [Source("x", {"InitConfiguration": {"apiVersion": "kubeadm.k8s.io/v1"}})])
 
 
 @pytest.mark.parametrize(("start", "target", "ok"), [
