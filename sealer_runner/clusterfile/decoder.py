@@ -13,6 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from sealer_runner.errors import ClusterfileError
+from sealer_runner.kube.strict import unknown_fields
 
 from . import validate as v
 from ._cluster import CLUSTER_V1_API_VERSIONS, CLUSTER_V2_API_VERSIONS, ClusterIdentity, decode_cluster
@@ -37,7 +38,7 @@ from .yamlpos import YMap, YNode, decode_utf8, describe, load_documents, to_plai
 #: Config and Plugin kept sealer's v1 group; the v2 groups are accepted too.
 SEALER_V1_API_VERSIONS = ("sealer.io/v1", "sealer.aliyun.com/v1alpha1") + CLUSTER_V2_API_VERSIONS
 APPLICATION_API_VERSIONS = CLUSTER_V2_API_VERSIONS
-KUBEADM_API_VERSIONS = ("kubeadm.k8s.io/v1beta2", "kubeadm.k8s.io/v1beta3")
+KUBEADM_API_VERSIONS = ("kubeadm.k8s.io/v1beta2", "kubeadm.k8s.io/v1beta3", "kubeadm.k8s.io/v1beta4")
 KUBEADM_KINDS: dict[str, tuple[str, ...]] = {
     "InitConfiguration": KUBEADM_API_VERSIONS,
     "ClusterConfiguration": KUBEADM_API_VERSIONS,
@@ -172,6 +173,8 @@ class _Collector:
         if previous is not None:
             message = f"a second {kind} document (the first is on line {previous.line})"
             raise self.ctx.error(document.line, "", message)
+        for line, path, hint in unknown_fields(api_version, kind, document):  # kubeadm decodes strictly
+            raise self.ctx.error(line, path, f"unknown field in {kind} {api_version}{hint}")
         self.kubeadm[kind] = KubeadmDocument(kind, api_version, deep_freeze(to_plain(document, self.ctx.filename)), document.line)
 
     def finish(self) -> ClusterSpec:

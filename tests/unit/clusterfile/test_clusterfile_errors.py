@@ -570,8 +570,15 @@ DOCUMENT_CASES = [
     ),
     (
         "kubeadm-wrong-group",
-        HEADER + IMAGE + ONE_MASTER + "---\napiVersion: kubeadm.k8s.io/v1beta4\nkind: InitConfiguration\n",
-        'Clusterfile:11: apiVersion: unknown apiVersion "kubeadm.k8s.io/v1beta4" for kind InitConfiguration',
+        HEADER + IMAGE + ONE_MASTER + "---\napiVersion: kubeadm.k8s.io/v1beta5\nkind: InitConfiguration\n",
+        'Clusterfile:11: apiVersion: unknown apiVersion "kubeadm.k8s.io/v1beta5" for kind InitConfiguration',
+    ),
+    (
+        "kubeadm-unknown-field",
+        HEADER + IMAGE + ONE_MASTER + "---\napiVersion: kubeadm.k8s.io/v1beta3\nkind: InitConfiguration\n"
+        "localAPIEndpoint:\n  bindport: 6443\n",
+        "Clusterfile:14: localAPIEndpoint.bindport: unknown field in InitConfiguration kubeadm.k8s.io/v1beta3 "
+        "(did you mean bindPort?)",
     ),
     (
         "unknown-top-level-field",
