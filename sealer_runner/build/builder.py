@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Callable, Collection, Mapping
@@ -37,6 +37,7 @@ from .copy import content_key, copy_entries
 from .filehash import FileHashCache
 from .images import ImageCacheOptions
 from .rootfs import Workspace
+from .tree import RootfsTree
 
 RUN_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 ANNOTATION_BASE_NAME = "org.opencontainers.image.base.name"
@@ -119,6 +120,7 @@ class Builder:
         self._resolve_base = resolve_base or local_base_resolver(store)
         self._cache = BuildCache(store)
         self._hashes = FileHashCache(store.state_dir("files") / "hashes.json")
+        self._tree = RootfsTree(store)
         self._written = 0
         self._cached = 0
 
@@ -197,6 +199,8 @@ class Builder:
     def _step(self, step: CopyStep | RunStep, chain: str, options: BuildOptions, ws: Workspace,
               layers: list[Descriptor]) -> StepResult:
         if isinstance(step, CopyStep):
+            if not step.dest_is_dir and step.dest and self._tree.is_directory(layers, step.dest):
+                step = replace(step, dest_is_dir=True)  # into a directory of the image so far, as Docker does
             entries = copy_entries(step, kubefile=str(options.kubefile))
             key = cache_key(chain, step.text, content_key(entries, self._hashes))
         else:
@@ -273,6 +277,7 @@ class Builder:
         try:
             layer = write_layer(self._store, entries, progress=self._reporter.bytes_archived, capture=captures)
             remember(self._store, layer.descriptor, entries, layer.captured)
+            self._tree.remember(layer.descriptor, entries)
             return layer
         finally:
             self._reporter.archived()

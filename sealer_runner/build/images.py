@@ -23,6 +23,7 @@ from ..imagecache.collect import AppInfo, find_images
 from ..imagecache.scan import scan_image_list
 from ..registry.transfer import FetchedImage, Registries, TransferReporter, fetch
 from ..util.fs import atomic_write_bytes
+from . import tree
 
 IMAGE_WORKERS = 3
 
@@ -134,6 +135,7 @@ def write_registry_layer(store: Store, fetched: list[tuple[FetchedImage, list[st
     entries = list(layout_entries(store, images, skip_blobs=below))
     layer = write_layer(store, entries, progress=progress, capture=captures)
     remember(store, layer.descriptor, entries, layer.captured)
+    tree.remember(store, layer.descriptor, entries)
     return layer
 
 
