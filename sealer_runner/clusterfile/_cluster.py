@@ -63,6 +63,18 @@ from .yamlpos import YNode
 
 CLUSTER_V2_API_VERSIONS = ("sealer.io/v2", "sealer.cloud/v2")
 CLUSTER_V1_API_VERSIONS = ("sealer.aliyun.com/v1alpha1",)
+#: Older names from sealer's history, accepted with a warning: the v2 shape (``hosts``) under v0.6-v0.9's
+#: Go group, v0.7.0's typo and one test's name; the v1 shape (``masters``/``nodes``) under v0.2-v0.9's
+#: apps and tests (``zlink``), their Go group and the first commit's.
+CLUSTER_LEGACY_V2 = ("cluster.sealer.cool/v2", "saler.cool/v2", "sealer.aliyun.com/v2alpha1")
+CLUSTER_LEGACY_V1 = ("zlink.aliyun.com/v1alpha1", "sealer.aliyun.com/v1", "seadent.aliyun.com/v1")
+#: Names sealer v0.10+ decodes by kind alone (its docs show a v1-shaped ``sealer.io/v1`` Cluster, its tests
+#: ``sealer.com/v1alpha1``): the spec's own fields say which shape it is.
+CLUSTER_BY_SHAPE = ("sealer.io/v1", "sealer.com/v1alpha1")
+CLUSTER_API_VERSIONS = (
+    CLUSTER_V2_API_VERSIONS + CLUSTER_V1_API_VERSIONS + CLUSTER_LEGACY_V2 + CLUSTER_LEGACY_V1 + CLUSTER_BY_SHAPE
+)
+V1_SHAPE_KEYS = ("masters", "nodes")
 
 #: Most hosts one Clusterfile may expand to.
 MAX_HOSTS = 10_000
@@ -106,12 +118,38 @@ class ClusterIdentity:
 
 
 def decode_cluster(ctx: Ctx, identity: ClusterIdentity, spec: YNode, warnings: list[str]) -> Cluster:
-    """Read a Cluster ``spec`` (v2 or v1alpha1) and build the v2 model."""
-    if identity.api_version in CLUSTER_V1_API_VERSIONS:
-        draft = _read_spec_v1(ctx, spec, identity.api_line, warnings)
+    """Read a Cluster ``spec`` (v2 or v1 shape, under any apiVersion sealer used) and build the v2 model."""
+    api_version = identity.api_version
+    if _v1_shaped(ctx, identity, spec):
+        draft = _read_spec_v1(ctx, spec, api_version, identity.api_line, warnings)
     else:
+        if api_version not in CLUSTER_V2_API_VERSIONS:
+            message = (
+                f"apiVersion {api_version} is an old name for a Cluster; it was read as sealer.io/v2 "
+                "(its spec has the v2 shape); write apiVersion: sealer.io/v2"
+            )
+            warnings.append(ctx.warning(identity.api_line, "", message))
         draft = _read_spec_v2(ctx, spec)
     return _build_cluster(ctx, draft, identity, warnings)
+
+
+def _v1_shaped(ctx: Ctx, identity: ClusterIdentity, spec: YNode) -> bool:
+    """Whether to read *spec* as the v1 Cluster: by apiVersion, or by its fields where sealer looked at
+    ``kind`` only. A spec with both shapes cannot be converted."""
+    api_version = identity.api_version
+    if api_version in CLUSTER_V1_API_VERSIONS + CLUSTER_LEGACY_V1:
+        return True
+    if api_version not in CLUSTER_BY_SHAPE:
+        return False
+    entries = getattr(spec, "entries", None) or {}
+    v1_keys = [key for key in V1_SHAPE_KEYS if key in entries]
+    if v1_keys and "hosts" in entries:
+        message = (
+            f"cannot be converted: apiVersion {api_version} names both Cluster shapes and this spec mixes them "
+            f"(hosts is sealer.io/v2, {'/'.join(v1_keys)} is v1); keep one: hosts with apiVersion: sealer.io/v2"
+        )
+        raise ctx.error(identity.api_line, "spec", message)
+    return bool(v1_keys)
 
 
 @dataclass
@@ -383,16 +421,16 @@ def _read_cloud(ctx: Ctx, node: YNode, path: str) -> CloudSpec:
 
 
 # --------------------------------------------------------------------------
-# Cluster: sealer.aliyun.com/v1alpha1.
+# Cluster: the v1 shape (sealer.aliyun.com/v1alpha1 and its other names).
 
 
-def _read_spec_v1(ctx: Ctx, node: YNode, api_line: int, warnings: list[str]) -> _ClusterDraft:
+def _read_spec_v1(ctx: Ctx, node: YNode, api_version: str, api_line: int, warnings: list[str]) -> _ClusterDraft:
     spec = fields(ctx, node, "", SPEC_V1_KEYS, label="spec")
     warnings.append(
         ctx.warning(
             api_line,
             "",
-            "apiVersion sealer.aliyun.com/v1alpha1 is deprecated; the Cluster was converted to sealer.io/v2 "
+            f"apiVersion {api_version} is deprecated; the Cluster was converted to sealer.io/v2 "
             "(masters/nodes became hosts, network and certSANS became env)",
         )
     )

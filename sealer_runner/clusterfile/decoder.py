@@ -16,7 +16,7 @@ from sealer_runner.errors import ClusterfileError
 from sealer_runner.kube.strict import unknown_fields
 
 from . import validate as v
-from ._cluster import CLUSTER_V1_API_VERSIONS, CLUSTER_V2_API_VERSIONS, ClusterIdentity, decode_cluster
+from ._cluster import CLUSTER_API_VERSIONS, CLUSTER_V2_API_VERSIONS, ClusterIdentity, decode_cluster
 from ._kinds import read_application, read_config, read_plugin
 from ._read import Ctx, Fields, Item, as_nonempty_str, as_str, as_str_pairs, check, fields
 from .models import (
@@ -37,6 +37,9 @@ from .yamlpos import YMap, YNode, decode_utf8, describe, load_documents, to_plai
 
 #: Config and Plugin kept sealer's v1 group; the v2 groups are accepted too.
 SEALER_V1_API_VERSIONS = ("sealer.io/v1", "sealer.aliyun.com/v1alpha1") + CLUSTER_V2_API_VERSIONS
+#: Older names of the Config and Plugin groups (sealer's tests, v0.2-v0.9 apps, the v1 Go group): same shape,
+#: accepted with a warning.
+LEGACY_V1_API_VERSIONS = ("sealer.com/v1alpha1", "zlink.aliyun.com/v1alpha1", "sealer.aliyun.com/v1")
 APPLICATION_API_VERSIONS = CLUSTER_V2_API_VERSIONS
 KUBEADM_API_VERSIONS = ("kubeadm.k8s.io/v1beta2", "kubeadm.k8s.io/v1beta3", "kubeadm.k8s.io/v1beta4")
 KUBEADM_KINDS: dict[str, tuple[str, ...]] = {
@@ -47,11 +50,20 @@ KUBEADM_KINDS: dict[str, tuple[str, ...]] = {
     "KubeProxyConfiguration": ("kubeproxy.config.k8s.io/v1alpha1",),
 }
 KINDS: dict[str, tuple[str, ...]] = {
-    "Cluster": CLUSTER_V2_API_VERSIONS + CLUSTER_V1_API_VERSIONS,
-    "Config": SEALER_V1_API_VERSIONS,
-    "Plugin": SEALER_V1_API_VERSIONS,
+    "Cluster": CLUSTER_API_VERSIONS,
+    "Config": SEALER_V1_API_VERSIONS + LEGACY_V1_API_VERSIONS,
+    "Plugin": SEALER_V1_API_VERSIONS + LEGACY_V1_API_VERSIONS,
     "Application": APPLICATION_API_VERSIONS,
     **KUBEADM_KINDS,
+}
+
+#: Kinds sealer once had that cannot be converted, and why.
+REFUSED_KINDS = {
+    "KubeadmConfig": (
+        "sealer v0.7's KubeadmConfig cannot be converted: it inlined five kubeadm structs in one spec, so keys "
+        "they share (nodeRegistration, apiServer...) are ambiguous; write them as separate InitConfiguration, "
+        "ClusterConfiguration, JoinConfiguration, KubeletConfiguration and KubeProxyConfiguration documents"
+    ),
 }
 
 _DOC_KEYS = ("apiVersion", "kind", "metadata", "spec", "status")
@@ -115,6 +127,9 @@ class _Collector:
             return
         ctx = self.ctx if kind == "Cluster" else self.ctx.within(f"{kind}: ")
         top = fields(ctx, document, "", _DOC_KEYS)
+        if api_version in LEGACY_V1_API_VERSIONS and kind in ("Config", "Plugin"):
+            message = f"apiVersion {api_version} is an old name; the {kind} was read as sealer.io/v1"
+            self.warnings.append(ctx.warning(top.line("apiVersion"), "", message))
         if kind == "Cluster":
             self.add_cluster(api_version, top)
         elif kind == "Config":
@@ -216,6 +231,8 @@ def _type_meta(ctx: Ctx, document: YMap) -> tuple[str, str]:
     top = Fields(ctx, document, "")
     kind_node = top.require("kind")
     kind = as_str(ctx, kind_node, "kind")
+    if kind in REFUSED_KINDS:
+        raise ctx.error(kind_node.line, "kind", REFUSED_KINDS[kind])
     if kind not in KINDS:
         known = ", ".join(KINDS)
         message = f"unknown kind {v.q(kind)} (known kinds: {known}){v.did_you_mean(kind, KINDS)}"

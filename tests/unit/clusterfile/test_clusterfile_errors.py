@@ -566,7 +566,7 @@ DOCUMENT_CASES = [
         "unknown-api-version",
         "apiVersion: sealer.io/v3\nkind: Cluster\n",
         'Clusterfile:1: apiVersion: unknown apiVersion "sealer.io/v3" for kind Cluster '
-        '(accepted: sealer.io/v2, sealer.cloud/v2, sealer.aliyun.com/v1alpha1); did you mean "sealer.io/v2"?',
+        "(accepted: sealer.io/v2, sealer.cloud/v2, sealer.aliyun.com/v1alpha1, cluster.sealer.cool/v2, ",
     ),
     (
         "kubeadm-wrong-group",
