@@ -15,6 +15,14 @@ Store layout (``<store>/``):
 A blob arriving over a stream (SSH from the controller, HTTP from master0) is hashed, written and
 untarred in one pass, so applying it afterwards is a series of renames rather than a second read.
 
+Layers come from images nobody vouches for. Every one is untarred by this file's one extractor
+(`extract_stream`, under the rules written above it: no name leaving the root, no write beneath a
+symlink, hardlinks only to files already in the root, no device nodes, bounded tar headers), and `merge`
+checks an unpacked tree again before it moves anything. The controller applies layers at build time with
+the same extractor: sealer_runner.image.layer loads this file by path. The extractor lives here, not in a
+module_utils file of its own, because this file is also sent alone to hosts (``python3 -c``) to receive
+layers over SSH, and serves them from there.
+
 Also runnable as a script, so the controller can stream a layer into it over SSH, and so a host can
 serve its blobs to the others during the fan-out::
 
@@ -25,9 +33,12 @@ serve its blobs to the others during the fan-out::
 from __future__ import annotations
 
 import errno
+import grp
 import hashlib
 import json
 import os
+import pwd
+import re
 import shutil
 import stat
 import sys
@@ -134,12 +145,16 @@ def receive(store, digest, stream, unpack=True):
     tree = unpacked_path(store, digest)
     tree_part = tree + ".part"
     _remove(tree_part)
+    refused = None
     try:
         with open(part, "wb") as out:
             tee = _Tee(stream, out)
             if unpack:
                 try:
-                    _unpack_stream(tee, tree_part)
+                    _unpack_stream(tee, tree_part, digest)
+                except UnsafeLayer as exc:
+                    refused = exc  # reported once the digest is known to match: the layer is what was sent
+                    _remove(tree_part)
                 except LayerError:
                     # not a tar we can untar as it streams: keep the blob; apply untars it later
                     _remove(tree_part)
@@ -153,6 +168,9 @@ def receive(store, digest, stream, unpack=True):
         _remove(tree_part)
         raise LayerError("layer %s does not match its digest (received %d bytes); re-run to send it again"
                          % (digest, tee.size))
+    if refused is not None:
+        _unlink(part)
+        raise refused
     if os.path.isdir(tree_part):
         _remove(tree)
         os.rename(tree_part, tree)
@@ -160,21 +178,10 @@ def receive(store, digest, stream, unpack=True):
     return tee.size
 
 
-def _unpack_stream(stream, dest):
-    """Untar a (gzip'd) tar stream into *dest* as it is, whiteout markers included."""
+def _unpack_stream(stream, dest, layer):
+    """Untar a (gzip'd) tar stream into the new directory *dest* as it is, whiteout markers included."""
     os.makedirs(dest)
-    try:
-        with tarfile.open(fileobj=stream, mode="r|*", bufsize=CHUNK) as tar:
-            tar.copybufsize = CHUNK  # the default 16 KiB re-slices the stream's 1 MiB buffer 64 times
-            for member in tar:
-                name = _normalise(member.name)
-                if not name:
-                    continue
-                if member.name != name:
-                    member.name = name
-                _extract_member(tar, member, dest, os.path.join(dest, name))
-    except (tarfile.TarError, EOFError, OSError) as exc:
-        raise LayerError("cannot untar: %s" % exc) from exc
+    extract_stream(stream, dest, layer, "keep")
 
 
 def adopt_incoming(store, directory=None):
@@ -341,7 +348,7 @@ def apply_one(store, digest, root):
     if os.path.isdir(tree):
         os.rename(tree, merging)
         try:
-            merge(merging, root)
+            merge(merging, root, layer=digest)
             return
         except OSError as exc:
             if exc.errno != errno.EXDEV:
@@ -354,36 +361,83 @@ def apply_one(store, digest, root):
     _remove(aside)
     try:
         with open(blob, "rb") as stream:
-            _unpack_stream(stream, aside)
-        merge(aside, root)
+            _unpack_stream(stream, aside, digest)
+        merge(aside, root, layer=digest)
+    except UnsafeLayer:
+        raise
     except (LayerError, OSError) as exc:
         raise LayerError("cannot extract %s: %s" % (blob, exc)) from exc
     finally:
         _remove(aside)
 
 
-def merge(layer, root, rel=""):
-    """Move an unpacked layer's entries into *root*, honouring its OCI whiteouts (applied first, so a
-    layer may delete a lower entry and create a new one of the same name)."""
-    src_dir = os.path.join(layer, rel) if rel else layer
+def merge(tree, root, layer=None):
+    """Move an unpacked layer's entries (the extractor's *tree*, whiteout markers kept) into *root*,
+    honouring its OCI whiteouts (applied first, so a layer may delete a lower entry and create a new one
+    of the same name). The whole tree is checked first, so a refused layer changes nothing: its names
+    again (see `classify`), and that it writes beneath no symlink or file of *root* (a directory the
+    extractor made for a member's parent, marked IMPLICIT, does not replace what *root* has there).
+    Directories of *root* are entered only when they are real ones."""
+    layer = layer or tree
+    try:
+        _check_merge(tree, root, "")
+    except UnsafeLayer as exc:
+        raise UnsafeLayer("layer %s refused: %s" % (layer, exc)) from None
+    _merge(tree, root, "")
+
+
+def _merge_plan(tree, rel):
+    """The names of the tree's directory *rel*: (entries, whited-out names, opaque?), each name checked."""
+    names = sorted(os.listdir(os.path.join(tree, rel) if rel else tree))
+    entries, whited = [], []
+    for name in names:
+        kind, path = classify(rel + "/" + name if rel else name)
+        if kind == "entry":
+            entries.append(name)
+        elif kind == "whiteout":
+            whited.append(path.rpartition("/")[2])
+    return entries, whited, OPAQUE in names
+
+
+def _check_merge(tree, root, rel):
+    entries, whited, opaque = _merge_plan(tree, rel)
+    for name in entries:
+        child = rel + "/" + name if rel else name
+        src = os.path.join(tree, child)
+        if opaque or name in whited or not stat.S_ISDIR(os.lstat(src).st_mode):
+            continue  # moved in whole, over nothing
+        try:
+            dst_st = os.lstat(os.path.join(root, child))
+        except FileNotFoundError:
+            continue
+        if stat.S_ISDIR(dst_st.st_mode):
+            _check_merge(tree, root, child)
+        elif os.path.lexists(os.path.join(src, IMPLICIT)):
+            raise UnsafeLayer("member %r: %r is %s in the rootfs: a layer may not write beneath it"
+                              % (child + "/", child, "a symlink" if stat.S_ISLNK(dst_st.st_mode) else "not a directory"))
+
+
+def _merge(tree, root, rel):
+    src_dir = os.path.join(tree, rel) if rel else tree
     dst_dir = os.path.join(root, rel) if rel else root
-    names = sorted(os.listdir(src_dir))
-    if OPAQUE in names:
+    entries, whited, opaque = _merge_plan(tree, rel)
+    if rel and not stat.S_ISDIR(os.lstat(dst_dir).st_mode):  # checked before: the rootfs changed under us
+        raise LayerError("%s is no longer a directory" % dst_dir)
+    if opaque:
         for child in os.listdir(dst_dir):
             _remove(os.path.join(dst_dir, child))
-    for name in names:
-        if name.startswith(WHITEOUT) and name != OPAQUE:
-            _remove(os.path.join(dst_dir, name[len(WHITEOUT):]))
-    for name in names:
-        if name.startswith(WHITEOUT):
-            continue
+    for name in whited:
+        _remove(os.path.join(dst_dir, name))
+    for name in entries:
         src = os.path.join(src_dir, name)
         dst = os.path.join(dst_dir, name)
-        child = (rel + "/" if rel else "") + name
+        child = rel + "/" + name if rel else name
         src_st = os.lstat(src)
         if stat.S_ISDIR(src_st.st_mode) and os.path.isdir(dst) and not os.path.islink(dst):
-            merge(layer, root, child)
-            _copy_dir_attrs(src_st, dst)
+            implicit = os.path.lexists(os.path.join(src, IMPLICIT))
+            _merge(tree, root, child)
+            if not implicit:  # a directory the layer holds: its attributes too
+                _copy_dir_attrs(src_st, dst)
             continue
         if os.path.lexists(dst):
             _remove(dst)
@@ -407,23 +461,6 @@ def _strip_markers(tree):
                 os.unlink(os.path.join(parent, name))
 
 
-def _extract_member(tar, member, root, target):
-    if hasattr(tarfile, "tar_filter"):  # Python with PEP 706 (3.11.4+, and Debian's security backports)
-        tar.extract(member, root, set_attrs=True, filter="tar")
-        return
-    real_root = os.path.realpath(root)
-    if not os.path.realpath(os.path.dirname(target)).startswith(real_root):
-        raise LayerError("layer member %s would be written outside the rootfs" % member.name)
-    tar.extract(member, root, set_attrs=True)
-
-
-def _normalise(name):
-    name = name.lstrip("/")
-    while name.startswith("./"):
-        name = name[2:].lstrip("/")
-    return "" if name == "." else name.rstrip("/")
-
-
 def _remove(path):
     if os.path.isdir(path) and not os.path.islink(path):
         shutil.rmtree(path)
@@ -443,6 +480,419 @@ def _write_applied(root, digests):
     with open(tmp, "w") as f:
         json.dump(digests, f)
     os.replace(tmp, os.path.join(root, APPLIED))
+
+
+# ------------------------------------------------------------------ the layer rules and the one extractor
+#
+# Every layer is untarred by `extract_stream` below, on hosts (on arrival, or from the blob) and on the
+# controller (sealer_runner.image.layer.apply_layer loads this file by path). Its rules:
+#
+# * Names: a leading "/" and "./" are stripped, a trailing "/" too; then no component may be empty,
+#   "." or "..", and no name may hold NUL. ``.wh.NAME`` whites out NAME (never "", "." or ".."),
+#   ``.wh..wh..opq`` makes its directory opaque, other ``.wh..wh.*`` names (aufs metadata) are ignored.
+# * A layer may not write beneath a symlink: every parent of a member, of a whiteout and of a hardlink's
+#   target must be a real directory inside the root (checked with lstat; missing ones are made, 0755).
+#   Symlinks are created as data, their target text kept verbatim, and never followed by the extractor.
+# * A hardlink's target is a name like any other, and must be a regular file already in the root
+#   (earlier in this layer; on the controller, also a lower layer's); the link is made with link(2) to it.
+# * An existing leaf is removed (unlink, or the whole directory) before a member takes its place; a
+#   regular file is always a new inode (O_CREAT|O_EXCL|O_NOFOLLOW): nothing is written through a link.
+# * Only regular files, directories, symlinks and hardlinks: device nodes, FIFOs, sparse files and unknown
+#   types are refused (a cluster image carries files, not devices).
+# * Mode bits are kept whole (setuid, setgid, sticky: 0o7777); owners are set only when running as root
+#   (names first, as tarfile does, else the numeric ids); mtimes are kept.
+# * Extended headers (pax, GNU long names) are capped at MAX_EXTENDED_HEADER bytes before being read, 8
+#   in a row at most, and pax records are checked to be well formed (Pythons before 3.12.6 parse them
+#   with quadratic regular expressions).
+# A layer breaking a rule raises UnsafeLayer (naming the layer and the member) before anything is
+# written for that member.
+
+MAX_EXTENDED_HEADER = 1 << 20
+MAX_HEADER_CHAIN = 8
+WHITEOUT_META = ".wh..wh."
+# Left by the extractor (with whiteouts="keep") in a directory it had to make for a member's parent: merge
+# then knows the layer did not replace what the rootfs has there (a symlink stays a refusal, not replaced).
+IMPLICIT = WHITEOUT_META + ".sealer-implicit"
+_EXTENDED = (tarfile.XHDTYPE, tarfile.XGLTYPE, tarfile.SOLARIS_XHDTYPE, tarfile.GNUTYPE_LONGNAME,
+             tarfile.GNUTYPE_LONGLINK)
+_LONG_DIGITS = re.compile(br"[0-9]{65}")
+_NOFOLLOW = getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
+
+
+class UnsafeLayer(LayerError):
+    """A layer breaks the layer rules (see above): it is refused whole, never partly applied."""
+
+
+def member_path(name):
+    """A member's path inside the root, normalised (``./a/b/`` -> ``a/b``; the root itself -> ``""``).
+    Raises UnsafeLayer for a name that could leave the root or is ambiguous."""
+    path, problem = _normalised(name)
+    if problem:
+        raise UnsafeLayer("member %r: %s" % (name, problem))
+    return path
+
+
+def _normalised(name):
+    """(path, None), or (None, what is wrong with *name*)."""
+    if "\0" in name:
+        return None, "NUL in its name"
+    path = name.lstrip("/")
+    while path.startswith("./"):
+        path = path[2:].lstrip("/")
+    path = path.rstrip("/")
+    if path in ("", "."):
+        return "", None
+    for part in path.split("/"):
+        if part in ("", ".", ".."):
+            return None, "a %r component in its name" % part
+    return path, None
+
+
+def classify(name):
+    """What a member means under the OCI whiteout rules, with its normalised path: ``("entry", path)``,
+    ``("whiteout", removed_path)``, ``("opaque", dir)``, ``("root", "")`` or ``("ignore", path)``."""
+    path = member_path(name)
+    if not path:
+        return "root", ""
+    parent, _, base = path.rpartition("/")
+    if base == OPAQUE:
+        return "opaque", parent
+    if base.startswith(WHITEOUT_META):
+        return "ignore", path
+    if base.startswith(WHITEOUT):
+        victim = base[len(WHITEOUT):]
+        if victim in ("", ".", ".."):
+            raise UnsafeLayer("member %r: a whiteout of %r" % (name, victim))
+        return "whiteout", parent + "/" + victim if parent else victim
+    return "entry", path
+
+
+class _Replay(object):
+    """The tar stream, with the block just read handed out once more (to tarfile's own pax parser)."""
+
+    def __init__(self, data, fileobj):
+        self._data = data
+        self._fileobj = fileobj
+
+    def read(self, size=None):
+        data, self._data = self._data, None
+        return data if data is not None else self._fileobj.read(size)
+
+    def __getattr__(self, name):
+        return getattr(self._fileobj, name)
+
+
+def _check_pax(data, offset):
+    """Refuse a pax block that is not a run of well-formed ``"%d key=value\\n"`` records, or that holds a
+    run of more than 64 digits (what makes older Pythons' pax regular expressions quadratic)."""
+    pos, end = 0, len(data)
+    while pos < end:
+        space = data.find(b" ", pos, min(end, pos + 21))
+        length = int(data[pos:space]) if space > pos and data[pos:space].isdigit() else 0
+        stop = pos + length
+        if length <= 0 or stop > end or data[stop - 1:stop] != b"\n" or data.find(b"=", space + 2, stop - 1) < 0:
+            raise UnsafeLayer("tar header at offset %d: a malformed pax record" % offset)
+        pos = stop
+    if _LONG_DIGITS.search(data):
+        raise UnsafeLayer("tar header at offset %d: a pax record with a run of over 64 digits" % offset)
+
+
+class LayerTarInfo(tarfile.TarInfo):
+    """tarfile's member, bounded: extended headers over MAX_EXTENDED_HEADER (or more than MAX_HEADER_CHAIN
+    in a row) are refused before they are read into memory, pax records are checked before tarfile's
+    regular expressions see them, and sparse members are refused. Pass as ``tarfile.open(tarinfo=...)``.
+    (Hooks CPython's ``_proc_member``/``_proc_pax``, the same from 3.9 to 3.13.)"""
+
+    def _proc_member(self, tarfile_):
+        if self.size < 0:
+            raise UnsafeLayer("tar header at offset %d: a negative size" % self.offset)
+        if self.type == tarfile.GNUTYPE_SPARSE:
+            raise UnsafeLayer("member %r: sparse files are not allowed in layers" % self.name)
+        if self.type not in _EXTENDED:
+            return super()._proc_member(tarfile_)
+        if self.size > MAX_EXTENDED_HEADER:
+            raise UnsafeLayer("tar header at offset %d: an extended header of %d bytes (the cap is %d)"
+                              % (self.offset, self.size, MAX_EXTENDED_HEADER))
+        depth = getattr(tarfile_, "_sealer_header_chain", 0)
+        if depth >= MAX_HEADER_CHAIN:
+            raise UnsafeLayer("tar header at offset %d: over %d extended headers in a row" % (self.offset, depth))
+        tarfile_._sealer_header_chain = depth + 1
+        try:
+            return super()._proc_member(tarfile_)
+        finally:
+            tarfile_._sealer_header_chain = depth
+
+    def _proc_pax(self, tarfile_):
+        data = tarfile_.fileobj.read(self._block(self.size))
+        _check_pax(data[:self.size], self.offset)
+        stream = tarfile_.fileobj
+        tarfile_.fileobj = _Replay(data, stream)
+        try:
+            return super()._proc_pax(tarfile_)
+        finally:
+            tarfile_.fileobj = stream
+
+    def _proc_gnusparse_00(self, *_args):
+        raise UnsafeLayer("tar header at offset %d: sparse files are not allowed in layers" % self.offset)
+
+    _proc_gnusparse_01 = _proc_gnusparse_10 = _proc_gnusparse_00
+
+
+def open_layer(stream):
+    """A (gzip'd) tar stream, read as it comes, with bounded headers."""
+    tar = tarfile.open(fileobj=stream, mode="r|*", bufsize=CHUNK, tarinfo=LayerTarInfo)
+    tar.copybufsize = CHUNK  # the default 16 KiB re-slices the stream's 1 MiB buffer 64 times
+    return tar
+
+
+def extract_stream(stream, root, layer, whiteouts):
+    """Untar the layer *layer* (a name for messages) read from *stream* onto the directory *root*.
+
+    With ``whiteouts="apply"`` whiteouts remove what *root* holds (not what this layer made); with
+    ``"keep"`` (*root* then being an empty directory) their markers are kept as empty files, for `merge`.
+    Raises UnsafeLayer for a layer breaking the rules, LayerError for one that cannot be read."""
+    extractor = Extractor(root, layer, whiteouts)
+    try:
+        with open_layer(stream) as tar:
+            for member in tar:
+                extractor.add(tar, member)
+        extractor.finish()
+    except UnsafeLayer as exc:
+        raise UnsafeLayer("layer %s refused: %s" % (layer, exc)) from None
+    except (tarfile.TarError, EOFError, OSError) as exc:
+        raise LayerError("cannot untar layer %s: %s" % (layer, exc)) from exc
+
+
+class Extractor(object):
+    """Writes members into *root* under the layer rules (see above). `add` each member, then `finish`."""
+
+    def __init__(self, root, layer, whiteouts):
+        if whiteouts not in ("apply", "keep"):
+            raise ValueError("whiteouts must be 'apply' or 'keep'")
+        self.root = root
+        self.layer = layer
+        self.keep_markers = whiteouts == "keep"
+        self.as_root = hasattr(os, "geteuid") and os.geteuid() == 0
+        self.created = set()  # paths this layer made: its own whiteouts leave them alone
+        self._dirs = []  # (path, member): directory attributes are set last, when nothing is added below
+        self._real_dirs = {""}  # paths known to be real directories (emptied when a directory is removed)
+        self._implicit = set()  # directories made for a parent, holding an IMPLICIT marker
+        self._owners = {}
+
+    def add(self, tar, member):
+        kind, path = classify(member.name)
+        if kind in ("root", "ignore"):
+            return
+        if kind in ("whiteout", "opaque"):
+            self._whiteout(kind, path, member)
+            return
+        if member.ischr() or member.isblk() or member.isfifo():
+            raise UnsafeLayer("member %r: device nodes and FIFOs are not allowed in layers" % member.name)
+        if not (member.isreg() or member.isdir() or member.issym() or member.islnk()) or member.sparse:
+            raise UnsafeLayer("member %r: unsupported member type %r" % (member.name, member.type))
+        if "\0" in member.linkname:
+            raise UnsafeLayer("member %r: NUL in its link target" % member.name)
+        target = self._link_target(member) if member.islnk() else None
+        self._parents(path, member)
+        full = os.path.join(self.root, path)
+        if member.isdir():
+            self._directory(path, full, member)
+        else:
+            self._clear_leaf(full)
+            if member.isreg():
+                self._write_file(tar, member, full)
+            elif member.issym():
+                os.symlink(member.linkname, full)
+                self._set_attrs(member, full, link=True)
+            else:
+                os.link(target, full, follow_symlinks=False)
+                self._set_attrs(member, full)
+        self._created(path)
+
+    def finish(self):
+        """Set the directories' attributes, deepest first, each still checked to be a real directory."""
+        self._real_dirs = {""}
+        for path, member in reversed(self._dirs):
+            if self._real_dir(path):
+                self._set_attrs(member, os.path.join(self.root, path))
+        self._dirs = []
+
+    # -- the checks
+
+    def _parents(self, path, member):
+        """Make sure every parent of *path* is a real directory in the root, making missing ones."""
+        parent = path.rpartition("/")[0]
+        if parent in self._real_dirs:
+            return
+        walked = ""
+        for part in parent.split("/"):
+            walked = walked + "/" + part if walked else part
+            if walked in self._real_dirs:
+                continue
+            full = os.path.join(self.root, walked)
+            try:
+                st = os.lstat(full)
+            except FileNotFoundError:
+                os.mkdir(full, 0o755)
+                os.chmod(full, 0o755)  # not the umask's
+                if self.keep_markers:
+                    os.close(os.open(os.path.join(full, IMPLICIT), os.O_WRONLY | os.O_CREAT | os.O_EXCL | _NOFOLLOW,
+                                     0o600))
+                    self._implicit.add(walked)
+                self.created.add(walked)
+            else:
+                self._check_dir(st, walked, member)
+            self._real_dirs.add(walked)
+
+    def _check_dir(self, st, walked, member):
+        if stat.S_ISLNK(st.st_mode):
+            raise UnsafeLayer("member %r: %r is a symlink: a layer may not write beneath a symlink"
+                              % (member.name, walked))
+        if not stat.S_ISDIR(st.st_mode):
+            raise UnsafeLayer("member %r: %r is not a directory" % (member.name, walked))
+
+    def _real_dir(self, path, member=None):
+        """Whether *path* is a real directory in the root, reached through real directories only: False
+        when it (or a parent) is missing, UnsafeLayer (with *member*) when one is a symlink or a file."""
+        walked = ""
+        for part in path.split("/") if path else ():
+            walked = walked + "/" + part if walked else part
+            if walked in self._real_dirs:
+                continue
+            try:
+                st = os.lstat(os.path.join(self.root, walked))
+            except FileNotFoundError:
+                return False
+            if member is None:
+                if not stat.S_ISDIR(st.st_mode):
+                    return False
+            else:
+                self._check_dir(st, walked, member)
+            self._real_dirs.add(walked)
+        return True
+
+    def _link_target(self, member):
+        """The in-root path of a hardlink's target: a regular file already there, reached without symlinks."""
+        target, problem = _normalised(member.linkname)
+        if problem or not target or classify(target)[0] != "entry":
+            raise UnsafeLayer("member %r: hardlink target %r: %s" % (member.name, member.linkname,
+                                                                      problem or "not a file of the layer"))
+        if not self._real_dir(target.rpartition("/")[0], member):
+            raise UnsafeLayer("member %r: hardlink target %r is not in the layer" % (member.name, member.linkname))
+        full = os.path.join(self.root, target)
+        try:
+            st = os.lstat(full)
+        except FileNotFoundError:
+            st = None
+        if st is None or not stat.S_ISREG(st.st_mode):
+            raise UnsafeLayer("member %r: hardlink target %r is not a regular file in the layer"
+                              % (member.name, member.linkname))
+        return full
+
+    # -- the writes
+
+    def _whiteout(self, kind, path, member):
+        directory = path if kind == "opaque" else path.rpartition("/")[0]
+        if self.keep_markers:
+            marker = member_path(member.name)
+            self._parents(marker, member)
+            full = os.path.join(self.root, marker)
+            self._clear_leaf(full)
+            os.close(os.open(full, os.O_WRONLY | os.O_CREAT | os.O_EXCL | _NOFOLLOW, 0o644))
+            return
+        if not self._real_dir(directory, member):
+            return  # nothing there to white out
+        if kind == "whiteout":
+            if path not in self.created:
+                self._clear_leaf(os.path.join(self.root, path))
+            return
+        base = os.path.join(self.root, directory) if directory else self.root
+        for name in os.listdir(base):
+            if (directory + "/" + name if directory else name) not in self.created:
+                self._clear_leaf(os.path.join(base, name))
+
+    def _directory(self, path, full, member):
+        try:
+            st = os.lstat(full)
+        except FileNotFoundError:
+            st = None
+        if st is None or not stat.S_ISDIR(st.st_mode):
+            if st is not None:
+                os.unlink(full)
+            os.mkdir(full, 0o700)  # its own mode is set last (finish)
+        elif path in self._implicit:  # made for a parent earlier in this layer, now a member of its own
+            os.unlink(os.path.join(full, IMPLICIT))
+            self._implicit.discard(path)
+        self._real_dirs.add(path)
+        self._dirs.append((path, member))
+
+    def _clear_leaf(self, full):
+        """Remove what is at *full* (a file, a link, or a whole directory), never following a link."""
+        try:
+            st = os.lstat(full)
+        except FileNotFoundError:
+            return
+        if stat.S_ISDIR(st.st_mode):
+            shutil.rmtree(full)
+            self._real_dirs = {""}
+            self._implicit = set(p for p in self._implicit if os.path.lexists(os.path.join(self.root, p)))
+        else:
+            os.unlink(full)
+
+    def _write_file(self, tar, member, full):
+        fd = os.open(full, os.O_WRONLY | os.O_CREAT | os.O_EXCL | _NOFOLLOW, 0o600)
+        with os.fdopen(fd, "wb") as out:
+            if member.size:
+                tar.fileobj.seek(member.offset_data)
+                tarfile.copyfileobj(tar.fileobj, out, member.size, tarfile.ReadError, tar.copybufsize)
+                out.flush()
+            self._set_attrs(member, fd)
+
+    def _created(self, path):
+        while path and path not in self.created:
+            self.created.add(path)
+            path = path.rpartition("/")[0]
+
+    def _set_attrs(self, member, where, link=False):
+        """Owner (as root), then the whole mode (chown clears setuid bits), then mtime: on an fd, or on a
+        path checked above (lchown and lutimes for a symlink, which has no mode)."""
+        fd = where if isinstance(where, int) else None
+        if self.as_root:
+            uid, gid = self._owner(member)
+            try:
+                if fd is not None:
+                    os.fchown(fd, uid, gid)
+                else:
+                    os.chown(where, uid, gid, follow_symlinks=False)
+            except OSError:
+                pass  # as tarfile: an id this host cannot map is not the layer's fault
+        if not link:
+            if fd is not None:
+                os.fchmod(fd, member.mode & 0o7777)
+            else:
+                os.chmod(where, member.mode & 0o7777)
+        try:
+            if fd is not None:
+                os.utime(fd, (member.mtime, member.mtime))
+            else:
+                os.utime(where, (member.mtime, member.mtime), follow_symlinks=False)
+        except (OSError, OverflowError, ValueError):
+            pass  # as tarfile: a time the filesystem cannot hold is left
+
+    def _owner(self, member):
+        key = (member.uname, member.gname, member.uid, member.gid)
+        if key not in self._owners:
+            uid, gid = member.uid, member.gid
+            try:
+                gid = grp.getgrnam(member.gname)[2] if member.gname else gid
+            except KeyError:
+                pass
+            try:
+                uid = pwd.getpwnam(member.uname)[2] if member.uname else uid
+            except KeyError:
+                pass
+            self._owners[key] = (uid, gid)
+        return self._owners[key]
 
 
 def _main(argv):
