@@ -3,18 +3,26 @@
 A layer written here is a pure function of its entries: entries are sorted,
 mtimes are fixed, owners are numeric with no names, and the gzip header has no
 name or time. Whiteouts follow the OCI layer spec (``.wh.NAME``, ``.wh..wh..opq``).
+
+Layers are applied (`apply_layer`) and their names classified (`classify`) by the rules hosts use: the
+collection's ``module_utils/_layers.py`` (standard library only), loaded here by path, holds the one
+extractor and its rules (what a name may be, no write beneath a symlink, hardlinks only to files in the
+root, no device nodes, bounded tar headers). One copy of the rules, so the controller cannot accept
+a layer that hosts refuse, or the other way round. See docs/security.md, "Layers".
 """
 
 from __future__ import annotations
 
+import importlib.util
 import os
-import shutil
 import stat
+import sys
 import tarfile
 import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterable, Iterator, Mapping
+from types import ModuleType
+from typing import IO, Any, Callable, Iterable, Iterator, Mapping
 
 from ..errors import StoreError
 from .digest import Digest, HashingWriter
@@ -28,6 +36,24 @@ COMPRESS_LEVEL = 6
 COPY_BUFFER = 1 << 20
 CAPTURE_LIMIT = 1 << 20  # write_layer keeps (capture) only files this small
 _END_OF_ARCHIVE = tarfile.NUL * (2 * tarfile.BLOCKSIZE)
+HOST_LAYERS = Path(__file__).resolve().parents[2] / "collection" / "plugins" / "module_utils" / "_layers.py"
+
+
+def _load_rules() -> ModuleType:
+    """The collection's host-side layer module (HOST_LAYERS), loaded once by path."""
+    name = "sealer_runner.image._host_layers"
+    if name not in sys.modules:
+        spec = importlib.util.spec_from_file_location(name, HOST_LAYERS)
+        assert spec is not None and spec.loader is not None
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        sys.modules[name] = module
+    return sys.modules[name]
+
+
+_rules = _load_rules()
+#: A layer breaking the layer rules (raised by `open_layer_tar`'s headers); apply_layer turns it into StoreError.
+UnsafeLayer: type[Exception] = _rules.UnsafeLayer
 
 
 @dataclass(frozen=True)
@@ -187,73 +213,32 @@ class VerifyingReader:
 
 
 def apply_layer(store: Store, layer: Descriptor, root: Path) -> None:
-    """Extract one layer onto *root*, honouring whiteouts; verifies the layer's digest."""
+    """Extract one layer onto *root*, honouring whiteouts, under the layer rules; verifies the layer's
+    digest. A layer breaking the rules is refused (StoreError naming the layer and the member) before
+    that member writes anything."""
     reader = VerifyingReader(store, layer.digest)
-    created: set[str] = set()
     try:
-        with tarfile.open(fileobj=reader, mode="r|*") as tar:  # type: ignore[call-overload]
-            for member in tar:
-                kind, name = classify(member.name)
-                if kind == "root":
-                    continue
-                if kind == "opaque":
-                    _clear_dir(root, name, created)
-                elif kind == "whiteout":
-                    if name not in created:
-                        _remove(root / name)
-                else:
-                    _replace_conflicting(root / name, member)
-                    tar.extract(member, root, filter="tar", set_attrs=True)
-                    created.add(name)
+        _rules.extract_stream(reader, str(root), str(layer.digest), "apply")
         reader.drain()
+    except _rules.UnsafeLayer as exc:
+        raise StoreError(str(exc)) from None
+    except _rules.LayerError as exc:
+        raise StoreError(str(exc)) from exc
     except (tarfile.TarError, zlib.error, EOFError, OSError) as exc:
         raise StoreError(f"cannot apply layer {layer.digest}: {exc}") from exc
 
 
-def classify(member_name: str) -> tuple[str, str]:
+def open_layer_tar(fileobj: IO[bytes] | Any, mode: str = "r|*") -> tarfile.TarFile:
+    """A layer's tar for reading, with the layer rules' bounded headers (UnsafeLayer for oversized ones)."""
+    return tarfile.open(fileobj=fileobj, mode=mode, bufsize=COPY_BUFFER, tarinfo=_rules.LayerTarInfo)
+
+
+def classify(member_name: str, layer: object = None) -> tuple[str, str]:
     """What a layer member means under the OCI whiteout rules, with its normalised path:
-    ``("opaque", dir)``, ``("whiteout", removed_path)``, ``("entry", path)``, or ``("root", "")``."""
-    name = _normalise(member_name)
-    if not name:
-        return "root", ""
-    parent, _, base = name.rpartition("/")
-    if base == OPAQUE_WHITEOUT:
-        return "opaque", parent
-    if base.startswith(WHITEOUT_PREFIX):
-        victim = base[len(WHITEOUT_PREFIX):]
-        return "whiteout", f"{parent}/{victim}" if parent else victim
-    return "entry", name
-
-
-def _normalise(name: str) -> str:
-    """``./a/b/`` -> ``a/b``; the root itself -> ``""``."""
-    name = name.lstrip("/")
-    while name.startswith("./"):
-        name = name[2:].lstrip("/")
-    return "" if name == "." else name.rstrip("/")
-
-
-def _replace_conflicting(target: Path, member: tarfile.TarInfo) -> None:
-    """A lower layer's file where this layer has a directory (or vice versa) is replaced."""
-    if not os.path.lexists(target):
-        return
-    if member.isdir() and target.is_dir() and not target.is_symlink():
-        return
-    _remove(target)
-
-
-def _remove(path: Path) -> None:
-    if path.is_dir() and not path.is_symlink():
-        shutil.rmtree(path)
-    elif os.path.lexists(path):
-        path.unlink()
-
-
-def _clear_dir(root: Path, rel: str, created: set[str]) -> None:
-    directory = root / rel if rel else root
-    if not directory.is_dir():
-        return
-    for child in directory.iterdir():
-        child_rel = f"{rel}/{child.name}" if rel else child.name
-        if child_rel not in created:
-            _remove(child)
+    ``("opaque", dir)``, ``("whiteout", removed_path)``, ``("entry", path)``, or ``("root", "")``
+    (and ``("ignore", path)`` for ``.wh..wh.*`` metadata). A name that could leave the root (``..``,
+    empty components, NUL, a whiteout of ``.`` or ``..``) is a StoreError, naming *layer* when given."""
+    try:
+        return _rules.classify(member_name)
+    except _rules.UnsafeLayer as exc:
+        raise StoreError(f"layer {layer} refused: {exc}" if layer is not None else f"layer refused: {exc}") from None

@@ -21,7 +21,7 @@ from typing import Iterable, Mapping
 
 from ..errors import StoreError
 from ..util.fs import atomic_write_bytes
-from .layer import Entry, VerifyingReader, classify, written_order
+from .layer import Entry, UnsafeLayer, VerifyingReader, classify, open_layer_tar, written_order
 from .store import Store
 from .types import Descriptor
 
@@ -149,7 +149,7 @@ def _scan(store: Store, layer: Descriptor, selection: Selection) -> _LayerFindin
     try:
         with _open_tar(reader, layer.media_type) as tar:
             for member in tar:
-                path = _note(found, selection, member.name, member.isdir(), member.isfile())
+                path = _note(found, selection, member.name, member.isdir(), member.isfile(), layer.digest)
                 if path is not None:
                     if member.size > selection.limit:
                         raise StoreError(f"layer {layer.digest}: {path} is larger than {selection.limit} bytes")
@@ -157,16 +157,19 @@ def _scan(store: Store, layer: Descriptor, selection: Selection) -> _LayerFindin
                     if handle is not None:
                         found.contents[path] = handle.read()
         reader.drain()
+    except UnsafeLayer as exc:
+        raise StoreError(f"layer {layer.digest} refused: {exc}") from None
     except (tarfile.TarError, zlib.error, OSError, EOFError) as exc:
         raise StoreError(f"cannot read layer {layer.digest}: {exc}") from exc
     return found
 
 
-def _note(found: _LayerFindings, selection: Selection, name: str, is_dir: bool, is_file: bool) -> str | None:
+def _note(found: _LayerFindings, selection: Selection, name: str, is_dir: bool, is_file: bool,
+          layer: object = None) -> str | None:
     """Record in *found* what the layer member *name* means for *selection* (a whiteout, a path that
     hides lower files, a looked-for path present); returns its path when its content is to be read.
     The scan of a blob and the index of a layer being written (`remember`) both go through here."""
-    kind, path = classify(name)
+    kind, path = classify(name, layer)
     if kind in ("opaque", "whiteout"):
         found.removed.append(path)
         return None
@@ -183,8 +186,8 @@ def _open_tar(reader: VerifyingReader, media_type: str) -> tarfile.TarFile:
     """A gzip'd layer goes through GzipFile, whose forward seeks skip file data in C: tarfile's own
     stream mode does it through Python buffers, 2.5x slower on a gigabyte layer."""
     if media_type.endswith("gzip"):
-        return tarfile.open(fileobj=gzip.GzipFile(fileobj=reader, mode="rb"), mode="r:")  # type: ignore[arg-type]
-    return tarfile.open(fileobj=reader, mode="r|*", bufsize=1 << 20)  # type: ignore[call-overload]
+        return open_layer_tar(gzip.GzipFile(fileobj=reader, mode="rb"), mode="r:")
+    return open_layer_tar(reader)
 
 
 def _matches(parts: list[str], pattern: list[str]) -> bool:

@@ -16,7 +16,7 @@ from pathlib import Path, PurePosixPath
 from typing import Iterable, Mapping
 
 from ..errors import StoreError
-from ..image.layer import VerifyingReader, classify
+from ..image.layer import UnsafeLayer, VerifyingReader, classify, open_layer_tar
 from ..image.store import Store
 from ..image.types import Descriptor
 from ..util.fs import atomic_write_bytes
@@ -101,9 +101,9 @@ def _read_layer(store: Store, layer: Descriptor) -> tuple[dict[str, bytes], list
     removed: list[str] = []
     reader = VerifyingReader(store, layer.digest)
     try:
-        with tarfile.open(fileobj=reader, mode="r|*") as tar:  # type: ignore[call-overload]
+        with open_layer_tar(reader) as tar:
             for member in tar:
-                kind, path = classify(member.name)
+                kind, path = classify(member.name, layer.digest)
                 if kind in ("opaque", "whiteout"):
                     removed.append(path)
                 elif kind == "entry" and member.isfile() and _wanted(path, member.size):
@@ -111,6 +111,8 @@ def _read_layer(store: Store, layer: Descriptor) -> tuple[dict[str, bytes], list
                     if handle is not None:
                         files[path] = handle.read()
         reader.drain()
+    except UnsafeLayer as exc:
+        raise StoreError(f"layer {layer.digest} refused: {exc}") from None
     except (tarfile.TarError, OSError, EOFError) as exc:
         raise StoreError(f"cannot scan layer {layer.digest}: {exc}") from exc
     return files, removed
