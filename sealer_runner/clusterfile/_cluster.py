@@ -168,6 +168,8 @@ class _GroupDraft:
     count: Item | None = None
     machine: Machine | None = None
     machine_at: tuple[str, int] | None = None
+    meta_line: int = 0
+    index: int = 0
 
 
 @dataclass
@@ -197,7 +199,7 @@ def _read_spec_v2(ctx: Ctx, node: YNode) -> _ClusterDraft:
     spec = fields(ctx, node, "", SPEC_V2_KEYS, label="spec")
     provider = spec.choice("provider", PROVIDERS, "provider", PROVIDER_BAREMETAL)
     groups = [
-        _read_host_group(ctx, child, index("hosts", i)) for i, child in enumerate(spec.read("hosts", as_seq, ()))
+        _read_host_group(ctx, child, index("hosts", i), i) for i, child in enumerate(spec.read("hosts", as_seq, ()))
     ]
     return _ClusterDraft(
         line=spec.node.line,
@@ -224,7 +226,7 @@ def _read_image(spec: Fields) -> str:
     return spec.checked("image", lambda text: v.no_space(text, "image reference"), "")
 
 
-def _read_host_group(ctx: Ctx, node: YNode, path: str) -> _GroupDraft:
+def _read_host_group(ctx: Ctx, node: YNode, path: str, number: int) -> _GroupDraft:
     group = fields(ctx, node, path, HOST_KEYS)
     roles = _read_roles(ctx, group.require("roles"), group.at("roles"))
     ips = group.read("ips", as_str_items, ())
@@ -246,6 +248,8 @@ def _read_host_group(ctx: Ctx, node: YNode, path: str) -> _GroupDraft:
         count=count,
         machine=machine,
         machine_at=machine_at,
+        meta_line=next((group.line(key) for key in ("labels", "taints") if group.get(key) is not None), 0),
+        index=number,
     )
 
 
@@ -539,6 +543,8 @@ def _build_cluster(ctx: Ctx, draft: _ClusterDraft, identity: ClusterIdentity, wa
                 taints=group.taints,
                 machine=group.machine,
                 line=group.line,
+                meta_line=group.meta_line,
+                index=group.index,
             )
         )
         for ip, ip_line in addresses:

@@ -170,6 +170,10 @@ class HostGroup:
     taints: tuple[Taint, ...] = ()
     machine: Machine | None = None
     line: int = field(default=0, compare=False)
+    #: Line of ``labels`` (else of ``taints``) in the Clusterfile, for messages; 0 without either.
+    meta_line: int = field(default=0, compare=False)
+    #: Index in ``spec.hosts`` (``hosts[N]``), for messages.
+    index: int = field(default=0, compare=False)
 
 
 @dataclass(frozen=True)

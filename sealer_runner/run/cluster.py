@@ -27,6 +27,7 @@ from ..registry.auth import Credentials
 from ..registry.config import RegistryConfig
 from ..registry.transfer import Registries
 from ..util.secret import Secret
+from .host_meta import host_meta_plugins
 from .htpasswd import htpasswd_line
 from .image_plugins import SourcedPlugin, check_hostnames, clusterfile_plugins, image_plugins, merge_plugins
 from .inventory import build_inventory, host_order
@@ -285,6 +286,7 @@ def build_request(spec: ClusterSpec, store: Store, root: Path, *, ssh_key: Secre
     image, chosen = host_manifest(store, cluster.image)
     credentials = registry_credentials(spec, registries.auth if registries else None)
     plugins, runtime, warnings = image_content(store, chosen, spec)
+    host_meta = host_meta_plugins(cluster, spec.filename, runtime)
     local = cluster.registry.local
     if cluster.registry.external is None and local is not None and local.insecure:
         warnings.append(f"{spec.filename}:{local.line}: registry.localRegistry.insecure is ignored: the embedded "
@@ -301,7 +303,7 @@ def build_request(spec: ClusterSpec, store: Store, root: Path, *, ssh_key: Secre
         "sealer_registry": registry_vars(cluster, state, credentials=credentials,
                                          config=registries.config if registries else None),
         "sealer_cluster_runtime": runtime,
-        "sealer_plugins": plugin_vars(plugins),
+        "sealer_plugins": plugin_vars(plugins) + host_meta,
         "sealer_launch": launch_vars(spec, chosen, str(image.descriptor.digest)),
         "sealer_host_aliases": [{"ip": a.ip, "hostnames": list(a.hostnames)} for a in cluster.host_aliases],
     }

@@ -138,3 +138,21 @@ def test_without_a_cluster_runtime_label_and_taint_are_skipped_with_a_message(tm
     assert not log.exists(), "kubectl must not be called without a cluster runtime"
     assert any("LABEL/TAINT plugins taints skipped at post-install" in note and "sealer_cluster_runtime is none" in note
                for note in seen), seen
+
+
+def test_the_clusterfiles_host_labels_and_taints_are_applied_like_plugins(tmp_path, kubectl):
+    state, log = kubectl
+    store = Store(tmp_path / "store")
+    build(store, tmp_path / "ctx", {"Kubefile": "FROM scratch\nCOPY bin bin\n", "bin/kubeadm": "#!/bin/sh\n"})
+    text = CLUSTERFILE.format(data_root=tmp_path / "hosts") + (
+        "      labels: {disk: ssd}\n      taints: [\"dedicated=db:NoSchedule\"]\n")
+    request = local_request(tmp_path, store, text)
+    first = run(request)
+    assert first.ok, first.failures
+    node = json.loads(state.read_text())
+    assert node["metadata"]["labels"] == {"kubernetes.io/hostname": "test-node", "disk": "ssd"}
+    assert {"key": "dedicated", "value": "db", "effect": "NoSchedule"} in node["spec"]["taints"]
+    calls = len(log.read_text().splitlines())
+    second = run(request)
+    assert second.ok and second.changed == 0, "a second run must change nothing"
+    assert all("get nodes -o json" in c for c in log.read_text().splitlines()[calls:])
