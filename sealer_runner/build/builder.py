@@ -121,6 +121,7 @@ class Builder:
         self._cache = BuildCache(store)
         self._hashes = FileHashCache(store.state_dir("files") / "hashes.json")
         self._tree = RootfsTree(store)
+        self._warned: set[str] = set()
         self._written = 0
         self._cached = 0
 
@@ -150,8 +151,21 @@ class Builder:
             "BUILDPLATFORM": str(host_platform()),
             **options.build_args,
         }
-        return parse_kubefile(text, filename=str(options.kubefile), context_dir=options.context, build_args=args,
-                              base_apps=base_apps)
+        predefined = {  # sealer substitutes ${ARCH} for each platform built; no ARG needed for these
+            "ARCH": platform.architecture,
+            "TARGETPLATFORM": str(platform),
+            "TARGETOS": platform.os,
+            "TARGETARCH": platform.architecture,
+            "TARGETVARIANT": platform.variant,
+            "BUILDPLATFORM": str(host_platform()),
+        }
+        plan = parse_kubefile(text, filename=str(options.kubefile), context_dir=options.context, build_args=args,
+                              base_apps=base_apps, predefined=predefined)
+        for warning in plan.warnings:  # a Kubefile is parsed several times: each warning is reported once
+            if warning not in self._warned:
+                self._warned.add(warning)
+                self._reporter.warning(warning)
+        return plan
 
     def _platforms(self, text: str, options: BuildOptions) -> list[Platform]:
         if options.platforms:

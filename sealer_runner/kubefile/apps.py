@@ -11,7 +11,8 @@ directory source contributes its contents. The type is decided from that layout:
   mapping with ``apiVersion`` and ``kind``;
 * ``shell``: every file is a ``.sh`` script.
 
-Anything else (a mix, or nothing recognisable) is an error.
+Anything else (a mix, or nothing recognisable) is :class:`UndetectedType`: an
+error unless ``APPCMDS`` gives the app's launch commands.
 """
 
 from __future__ import annotations
@@ -44,11 +45,15 @@ def detect_app(name: str, sources: Sequence[Path], context: Path) -> tuple[str, 
         return "kube", files
     if all(file.lower().endswith(".sh") for file in files):
         return "shell", files
-    raise InstructionError(
+    raise UndetectedType(
         f"cannot detect the type of app {name}: expected a helm chart (a directory with "
         "Chart.yaml, or chart .tgz files), Kubernetes YAML files or .sh scripts, not a mix "
         f"(files: {', '.join(files[:5])}{', ...' if len(files) > 5 else ''})"
     )
+
+
+class UndetectedType(InstructionError):
+    """The app's files are no known type: an error unless APPCMDS says how to launch the app."""
 
 
 def app_layout(sources: Sequence[Path]) -> dict[str, Path]:

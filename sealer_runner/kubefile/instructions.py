@@ -16,7 +16,7 @@ from collections.abc import Callable, Mapping
 
 from ..errors import InvalidReference
 from ..image.reference import parse_reference
-from .apps import detect_app
+from .apps import UndetectedType, detect_app
 from .lexer import Instruction, json_array, split_first_word
 from .limits import NAME_MAX, describe_char, forbidden_char
 from .plan import APPS_ROOT, LABEL_SUPPORTED_KUBE_VERSION, CopyStep, RunStep
@@ -31,6 +31,7 @@ Handler = Callable[[BuildState, Instruction], None]
 _ARG_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _APP_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
 _PLATFORM = re.compile(r"[a-z0-9_]+/[a-z0-9_]+(?:/[a-z0-9_]+)?")
+_COMMAND_LINE = re.compile(r"\s")
 _LOCAL = "local://"
 _REMOTE = ("http://", "https://")
 
@@ -110,7 +111,12 @@ def _declared_app(state: BuildState, name: str, keyword: str) -> AppDraft:
 
 def _local_source(spec: str, keyword: str) -> str:
     if spec.startswith(_REMOTE):
-        raise InstructionError(f"remote {keyword} sources are not supported, use a local file")
+        name = posixpath.basename(spec.split("#", 1)[0].split("?", 1)[0].rstrip("/")) or "FILE"
+        raise InstructionError(
+            f"{keyword} source {_shown(spec)}: remote sources are not downloaded at build time (sealer does); "
+            f"vendor the file: download it into the build context (curl -fLo {name} {shlex.quote(spec)}) "
+            f"and write local://{name}"
+        )
     if not spec.startswith(_LOCAL) or spec == _LOCAL:
         raise InstructionError(f"{keyword} source {spec} must be a local://PATH in the build context")
     return spec[len(_LOCAL) :]
@@ -216,14 +222,29 @@ def handle_label(state: BuildState, instruction: Instruction) -> None:
 
 
 def handle_copy(state: BuildState, instruction: Instruction) -> None:
-    """``COPY SRC... DEST`` from the build context into the rootfs."""
-    words = _list_args(instruction, state.variables())
+    """``COPY SRC... DEST [# comment]`` from the build context into the rootfs."""
+    words = _copy_words(state, instruction)
     if len(words) < 2:
         raise InstructionError("COPY requires at least one source and a destination")
     sources = resolve_sources(state.context, words[:-1], "COPY")
     dest, dest_is_dir = _rootfs_dest(words[-1])
     step = CopyStep(instruction.line, _render("COPY", words), sources, dest, dest_is_dir or len(sources) > 1)
     state.steps.append(step)
+
+
+def _copy_words(state: BuildState, instruction: Instruction) -> list[str]:
+    """The expanded words of a COPY; in shell form a word starting with ``#`` after the destination
+    starts a comment (sealer reads the first two words only): it and the rest are dropped, with a warning."""
+    variables = state.variables()
+    if json_array(instruction.args) is not None:
+        return _list_args(instruction, variables)
+    raw = split_words(instruction.args)
+    comment = next((i for i, word in enumerate(raw) if i >= 2 and word.startswith("#")), None)
+    if comment is not None:
+        ignored = " ".join(raw[comment:])
+        state.warnings.append((instruction.line, f"COPY: ignored the rest of the line after the destination: {_shown(ignored, 60)}"))
+        raw = raw[:comment]
+    return [expand(word, variables) for word in raw]
 
 
 def handle_run(state: BuildState, instruction: Instruction) -> None:
@@ -241,6 +262,14 @@ def handle_run(state: BuildState, instruction: Instruction) -> None:
 def handle_cmd(state: BuildState, instruction: Instruction) -> None:
     """``CMD command``: appends one launch command (JSON form is shell-quoted)."""
     argv = json_array(instruction.args)
+    if argv and _COMMAND_LINE.search(argv[0].strip()):
+        commands = _json_commands(instruction.args, "CMD", 'CMDS ["kubectl apply -f a.yaml", "kubectl apply -f b.yaml"]')
+        state.warnings.append((instruction.line, (
+            f"CMD: {argv[0]!r} is a whole command line, so each of the {len(commands)} element(s) is taken as one "
+            "command, as sealer runs them; write CMDS [...] to say so"
+        )))
+        _add_cmds(state, instruction, commands)
+        return
     command = instruction.args if argv is None else shlex.join(argv)
     if not command.strip():
         raise InstructionError("CMD requires a command")
@@ -267,10 +296,14 @@ def handle_app(state: BuildState, instruction: Instruction) -> None:
         raise InstructionError(f"app {name} is already defined at line {state.apps[name].line}")
     paths = [_local_source(spec, keyword) for spec in words[1:]]
     sources = resolve_sources(state.context, paths, keyword)
-    app_type, files = detect_app(name, sources, state.context)
+    undetected = None
+    try:
+        app_type, files = detect_app(name, sources, state.context)
+    except UndetectedType as exc:  # fine if APPCMDS says how to launch it: decided at the end of the parse
+        app_type, files, undetected = "", (), f"{exc.message}; or give its launch commands with APPCMDS {name} [...]"
     step = CopyStep(instruction.line, _render(keyword, words), sources, f"{APPS_ROOT}/{name}", True)
     state.steps.append(step)
-    state.apps[name] = AppDraft(name, keyword, instruction.line, app_type, files)
+    state.apps[name] = AppDraft(name, keyword, instruction.line, app_type, files, undetected=undetected)
 
 
 def handle_appcmds(state: BuildState, instruction: Instruction) -> None:

@@ -54,12 +54,17 @@ def parse_kubefile(
     context_dir: pathlib.Path,
     build_args: Mapping[str, str] = {},
     base_apps: Collection[str] | None = (),
+    predefined: Mapping[str, str] = {},
 ) -> BuildPlan:
     """Parse Kubefile *text* (``str``, or ``bytes`` decoded as UTF-8) against the build context *context_dir*.
 
     *build_args* override ARG defaults (unused ones are ignored). LAUNCH may
     name the apps of the base image listed in *base_apps* (``None``: the base
-    is not resolved yet, so names are not checked against it). Raises
+    is not resolved yet, so names are not checked against it). *predefined*
+    variables (the builder passes ``ARCH``, ``TARGETARCH``, ``TARGETOS``,
+    ``TARGETPLATFORM``... of the platform being built) are seen by every
+    instruction without an ``ARG``; an ARG or ENV of the same name wins. What
+    is accepted but partly ignored is returned in ``BuildPlan.warnings``. Raises
     :class:`~sealer_runner.errors.KubefileError` (``FILE:LINE: message``) for
     any invalid input, and nothing else.
     """
@@ -69,6 +74,7 @@ def parse_kubefile(
         context=_resolved(context_dir, filename),
         build_args=dict(build_args),
         base_apps=None if base_apps is None else frozenset(base_apps),
+        predefined=dict(predefined),
     )
     try:
         instructions = lex(text)
@@ -82,7 +88,11 @@ def parse_kubefile(
             raise KubefileError(message, file=filename, line=exc.line or instruction.line) from None
     if state.from_line is None:
         raise KubefileError("missing FROM instruction", file=filename)
-    return state.to_plan()
+    try:
+        state.check_apps()
+    except InstructionError as exc:
+        raise KubefileError(_printable(exc.message), file=filename, line=exc.line) from None
+    return state.to_plan(filename)
 
 
 def _resolved(context_dir: pathlib.Path, filename: str) -> pathlib.Path:

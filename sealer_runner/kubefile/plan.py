@@ -64,7 +64,7 @@ class AppSpec:
 
     name: str
     type: str
-    """``"helm"``, ``"kube"`` or ``"shell"``."""
+    """``"helm"``, ``"kube"``, ``"shell"``, or ``""`` when APPCMDS launches an app of no detectable type."""
     files: tuple[str, ...]
     """Launch files relative to the app directory (``"."`` is the directory itself)."""
     cmds: tuple[str, ...]
@@ -88,3 +88,5 @@ class BuildPlan:
     cmds: tuple[str, ...]
     launch_apps: tuple[str, ...]
     apps: tuple[AppSpec, ...]
+    warnings: tuple[str, ...] = ()
+    """``FILE:LINE: message`` for input accepted but partly ignored (a COPY's trailing comment...)."""

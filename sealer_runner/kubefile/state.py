@@ -27,6 +27,8 @@ class AppDraft:
     files: tuple[str, ...]
     cmds: tuple[str, ...] = ()
     env: dict[str, str] = field(default_factory=dict)
+    undetected: str | None = None
+    """Why the type could not be detected: an error at the end of the parse unless APPCMDS gives the commands."""
 
     def spec(self) -> AppSpec:
         """The frozen :class:`AppSpec`."""
@@ -42,6 +44,10 @@ class BuildState:
     build_args: Mapping[str, str]
     base_apps: frozenset[str] | None = frozenset()
     """Apps of the base image LAUNCH may name; None while the base is not known yet (no check)."""
+    predefined: Mapping[str, str] = field(default_factory=dict)
+    """Variables every instruction sees without an ARG (``ARCH``, ``TARGETARCH``...); ARG and ENV win."""
+    warnings: list[tuple[int, str]] = field(default_factory=list)
+    """``(line, message)``: what was accepted but ignored or read differently from how it is written."""
     from_line: int | None = None
     base: str | None = None
     platforms: tuple[str, ...] = ()
@@ -86,18 +92,25 @@ class BuildState:
     def variables(self) -> Scope:
         """What ``$NAME`` sees here: ARG values, overridden by ENV (one object until they change)."""
         if self._scope is None or self._scope_from != self.from_line:
-            self._scope = Scope({**self.arg_scope, **self.env}, self.budget)
+            self._scope = Scope({**self.predefined, **self.arg_scope, **self.env}, self.budget)
             self._scope_from, self._run_env = self.from_line, None
         return self._scope
 
     def run_env(self) -> tuple[tuple[str, str], ...]:
         """The sorted variables for a RUN step; steps in a row share it, and every step shares the pairs."""
-        scope = self.variables()
+        self.variables()  # resets _run_env when the scope changed
         if self._run_env is None:
-            self._run_env = tuple(sorted(self._pairs.setdefault(pair, pair) for pair in scope.items()))
+            pairs = {**self.arg_scope, **self.env}.items()  # predefined variables are not exported
+            self._run_env = tuple(sorted(self._pairs.setdefault(pair, pair) for pair in pairs))
         return self._run_env
 
-    def to_plan(self) -> BuildPlan:
+    def check_apps(self) -> None:
+        """At the end of the parse: an app whose type was not detected needs its APPCMDS."""
+        for app in self.apps.values():
+            if app.undetected is not None and not app.cmds:
+                raise InstructionError(app.undetected, line=app.line)
+
+    def to_plan(self, filename: str = "Kubefile") -> BuildPlan:
         """Freeze the state; CNI/CSI names become JSON-list labels as sealer stores them."""
         labels = dict(self.labels)
         for keyword, label in _APP_LABELS.items():
@@ -114,4 +127,5 @@ class BuildState:
             cmds=tuple(self.cmds),
             launch_apps=self.launch_apps,
             apps=tuple(app.spec() for app in self.apps.values()),
+            warnings=tuple(f"{filename}:{line}: {message}" for line, message in self.warnings),
         )

@@ -374,18 +374,22 @@ def test_appcmds_and_appenv(parse: Parse) -> None:
     [
         ("APP web", "APP requires a name and at least one local:// source"),
         ("APP", "APP requires a name and at least one local:// source"),
-        ("APP web https://example.com/x.yaml", "remote APP sources are not supported, use a local file"),
-        ("CNI calico http://example.com/x.yaml", "remote CNI sources are not supported, use a local file"),
+        ("APP web https://example.com/x.yaml", "APP source 'https://example.com/x.yaml': remote sources are not "
+         "downloaded at build time (sealer does); vendor the file: download it into the build context "
+         "(curl -fLo x.yaml https://example.com/x.yaml) and write local://x.yaml"),
+        ("CNI calico http://example.com/x.yaml", "CNI source 'http://example.com/x.yaml': remote sources are not "
+         "downloaded at build time (sealer does); vendor the file: download it into the build context "
+         "(curl -fLo x.yaml http://example.com/x.yaml) and write local://x.yaml"),
         ("APP web web.yaml", "APP source web.yaml must be a local://PATH in the build context"),
         ("APP web local://", "APP source local:// must be a local://PATH in the build context"),
         ("APP ../x local://web.yaml", "invalid app name '../x': use letters, digits, '.', '_' and '-'"),
         ("APP web local://missing.yaml", "APP source missing.yaml does not exist in the build context"),
         ("APP web local://../web.yaml", "APP source ../web.yaml is outside the build context"),
         ("APP web local://notes.txt", "cannot detect the type of app web: expected a helm chart (a directory with "
-         "Chart.yaml, or chart .tgz files), Kubernetes YAML files or .sh scripts, not a mix (files: notes.txt)"),
+         "Chart.yaml, or chart .tgz files), Kubernetes YAML files or .sh scripts, not a mix (files: notes.txt); or give its launch commands with APPCMDS web [...]"),
         ("APP web local://web.yaml local://install.sh", "cannot detect the type of app web: expected a helm chart "
          "(a directory with Chart.yaml, or chart .tgz files), Kubernetes YAML files or .sh scripts, not a mix "
-         "(files: install.sh, web.yaml)"),
+         "(files: install.sh, web.yaml); or give its launch commands with APPCMDS web [...]"),
         ("APPCMDS", 'APPCMDS requires an app name and a JSON array of commands: APPCMDS NAME ["cmd", ...]'),
         ('APPCMDS nope ["x"]', "APPCMDS: app nope is not defined (declare it with APP, CNI or CSI first)"),
         ("APPENV web", "APPENV requires an app name and at least one KEY=VALUE pair"),
