@@ -253,3 +253,16 @@ def test_a_skewed_clock_fails_naming_the_host(tmp_path):
     assert found, failure.message
     skew, error = float(found[1]), float(found[2])
     assert abs(skew - 100) <= error + 0.05 and error < 5, "the interval read holds the stand-in's 100 s"
+
+
+def test_a_host_without_etc_hosts_gets_one_world_readable(tmp_path):
+    host = FakeHost(tmp_path / "host")
+    host.path("etc/hosts").unlink()
+    request = request_for(tmp_path, host, tags=("validate", "prepare-hosts", "prepare-host-names"))
+    result, _ = run_checked(request)
+    assert result.ok, result.failures
+    assert host.path("etc/hosts").stat().st_mode & 0o777 == 0o644
+    text = host.text("etc/hosts")
+    assert "\n127.0.0.1 sea.hub\n" in text and "\n127.0.0.1 fake-host\n" in text
+    again, _ = run_checked(request)
+    assert again.ok and again.changed == 0
