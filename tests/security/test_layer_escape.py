@@ -11,6 +11,7 @@ from __future__ import annotations
 import io
 import os
 import tarfile
+from pathlib import Path
 from typing import Callable
 
 import pytest
@@ -32,7 +33,6 @@ from tests.security.layer_tars import (
     tar_of,
     up_to_root,
 )
-
 
 
 @pytest.fixture
@@ -255,3 +255,17 @@ def test_member_path_rules(name, path):
 def test_whiteouts_of_dot_dotdot_and_nothing_are_refused_by_classify(name):
     with pytest.raises(layers.UnsafeLayer, match="whiteout"):
         layers.classify(name)
+
+
+def test_a_tree_unpacked_by_an_older_receiver_is_not_trusted(canary, tmp_path):
+    """Only trees this extractor made (TREE_MARK) are merged; any other is dropped and the blob re-checked."""
+    blob = gz(tar_of([sym("evil", str(canary.dir)), reg("evil/canary", b"pwned")]))
+    store = tmp_path / "layers"
+    store.mkdir()
+    (store / digest_of(blob)[7:]).write_bytes(blob)
+    old_tree = Path(layers.unpacked_path(str(store), digest_of(blob)))
+    (old_tree / "dev").mkdir(parents=True)
+    os.mkfifo(old_tree / "dev" / "pipe")  # what a receiver trusting tarfile's "tar" filter could leave
+    with pytest.raises(layers.UnsafeLayer, match="evil"):
+        layers.apply(str(store), str(tmp_path / "rootfs"), [digest_of(blob)])
+    assert not old_tree.exists() and canary.untouched()

@@ -38,7 +38,6 @@ from tests.security.layer_tars import (
 )
 
 
-
 @pytest.fixture
 def canary(tmp_path) -> Canary:
     """Files and a directory outside every root, checked untouched after each hostile layer."""

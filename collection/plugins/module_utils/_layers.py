@@ -182,6 +182,7 @@ def _unpack_stream(stream, dest, layer):
     """Untar a (gzip'd) tar stream into the new directory *dest* as it is, whiteout markers included."""
     os.makedirs(dest)
     extract_stream(stream, dest, layer, "keep")
+    os.close(os.open(os.path.join(dest, TREE_MARK), os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
 
 
 def adopt_incoming(store, directory=None):
@@ -345,6 +346,8 @@ def apply_one(store, digest, root):
     tree = unpacked_path(store, digest)
     merging = tree + ".merging"
     _remove(merging)
+    if os.path.isdir(tree) and not os.path.exists(os.path.join(tree, TREE_MARK)):
+        _remove(tree)  # unpacked by an older receiver: extracted again from the blob, under the rules
     if os.path.isdir(tree):
         os.rename(tree, merging)
         try:
@@ -513,6 +516,9 @@ WHITEOUT_META = ".wh..wh."
 # Left by the extractor (with whiteouts="keep") in a directory it had to make for a member's parent: merge
 # then knows the layer did not replace what the rootfs has there (a symlink stays a refusal, not replaced).
 IMPLICIT = WHITEOUT_META + ".sealer-implicit"
+# At the top of every tree this extractor unpacked: a tree without it (left by an older receiver, which
+# did not check layers as this one does) is not merged; the layer is extracted again from its blob.
+TREE_MARK = WHITEOUT_META + ".sealer-tree-1"
 _EXTENDED = (tarfile.XHDTYPE, tarfile.XGLTYPE, tarfile.SOLARIS_XHDTYPE, tarfile.GNUTYPE_LONGNAME,
              tarfile.GNUTYPE_LONGLINK)
 _LONG_DIGITS = re.compile(br"[0-9]{65}")

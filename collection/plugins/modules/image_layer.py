@@ -20,6 +20,10 @@ description:
   - C(state=present) applies the layers to I(rootfs). When the applied list is a prefix of I(layers)
     only the new layers are applied; otherwise the rootfs is rebuilt aside and swapped in, so files of
     layers no longer in the image disappear. A host already equal to I(layers) is left untouched.
+  - Layers come from images nobody vouches for. A layer whose members would leave the rootfs (C(..) names,
+    writes, whiteouts or hardlinks beneath a symlink or out of the root), or that holds device nodes,
+    FIFOs or oversized tar headers, is refused whole, on arrival and again when applied; the module then
+    fails naming the layer and the member. Mode bits, setuid and sticky included, are kept.
 version_added: "0.1.0"
 author: sealer_runner developers
 options:
