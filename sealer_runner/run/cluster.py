@@ -125,14 +125,17 @@ def host_manifest(store: Store, image_name: str) -> tuple[TaggedImage, PlatformM
 
 
 def image_vars(store: Store, image: TaggedImage, chosen: PlatformManifest) -> dict[str, Any]:
-    """The image's digest, its layers (each with its controller path) and the upstream registries of
-    its cached container images."""
+    """The image's digest, its layers (each with its controller path), the upstream registries of its
+    cached container images, its platforms and the one delivered (every host's architecture is checked
+    against it before any host is changed)."""
     layers = [{"digest": str(layer.digest), "size": layer.size, "source": store.blob_source(layer.digest)}
               for layer in chosen.manifest.layers]
     upstreams = sorted({parse_reference(str(r["image"])).domain for r in read_container_images(chosen.manifest)
                         if r.get("image")})
+    platforms = [str(pm.platform) for pm in store.platform_manifests(image.descriptor)]
     return {"sealer_image_digest": str(image.descriptor.digest), "sealer_layers": layers,
-            "sealer_upstream_registries": upstreams}
+            "sealer_upstream_registries": upstreams, "sealer_image_platforms": platforms,
+            "sealer_delivered_platform": str(chosen.platform)}
 
 
 def launch_vars(spec: ClusterSpec, pm: PlatformManifest, digest: str) -> list[dict[str, Any]]:
