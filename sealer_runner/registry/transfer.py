@@ -219,58 +219,49 @@ def _matches(have: Platform, want: Platform) -> bool:
         (not want.variant or have.variant == want.variant)
 
 
+# A pull waits for a side-by-side pull of the same blobs to finish rather than fail.
+BLOB_LOCK_WAIT = 6 * 3600.0
+
+
 def _download_all(client: RegistryClient, store: Store, repo: str, blobs: list[Descriptor],
                   reporter: TransferReporter, manifests: dict[Digest, Manifest]) -> None:
     """Download and check every blob; the store takes them only once all have passed. A hostile answer
-    drops what this pull downloaded; an interrupted one keeps it for the next run to resume."""
-    held: list[tuple[Descriptor, ExitStack]] = []
-    lock = threading.Lock()
+    drops what this pull downloaded; an interrupted one keeps it for the next run to resume.
 
-    def one(desc: Descriptor) -> None:
-        stack = _download(client, store, repo, desc, reporter)
-        if stack is not None:
-            with lock:
-                held.append((desc, stack))
+    Images fetched side by side share blobs: one download per blob, across threads and processes. Each
+    pull holds the lock of every blob it still needs until the store has taken them all; the locks are
+    taken in digest order, before any download, so two pulls sharing blobs can never wait on each other
+    in a cycle (the second finds the blobs stored and skips them)."""
+    held: list[Descriptor] = []
+    guard = threading.Lock()
+    with ExitStack() as locks:
+        for desc in sorted(blobs, key=lambda d: str(d.digest)):
+            if not store.has_blob(desc.digest):
+                partial = store.partial_path(desc.digest)
+                locks.enter_context(file_lock(partial.with_name(partial.name + ".lock"), timeout=BLOB_LOCK_WAIT))
 
-    try:
-        _parallel(one, blobs)
-        for desc, _ in held:  # a config must also match its manifest (one diff_id per layer)
-            if desc.media_type in CONFIG_TYPES:
-                path = store.partial_path(desc.digest)
-                decode_config(path.read_bytes(), f"{client.endpoint}/{repo}: config {desc.digest}",
-                              manifests.get(desc.digest))
-        for desc, _ in held:
-            store.adopt_verified(store.partial_path(desc.digest), desc.digest)
-            reporter.blob_done(desc.digest, skipped=False)
-    except (RegistryAnswerError, InvalidImage):
-        for desc, _ in held:
-            store.partial_path(desc.digest).unlink(missing_ok=True)
-        raise
-    finally:
-        for _, stack in held:
-            stack.close()
+        def one(desc: Descriptor) -> None:
+            if store.has_blob(desc.digest):
+                reporter.blob_done(desc.digest, skipped=True)
+                return
+            _download_locked(client, repo, desc, store.partial_path(desc.digest), reporter)
+            with guard:
+                held.append(desc)
 
-
-def _download(client: RegistryClient, store: Store, repo: str, desc: Descriptor,
-              reporter: TransferReporter) -> ExitStack | None:
-    """Download *desc* to its partial file and check it; returns the held lock (None: already stored)."""
-    if store.has_blob(desc.digest):
-        reporter.blob_done(desc.digest, skipped=True)
-        return None
-    partial = store.partial_path(desc.digest)
-    # Images fetched side by side share blobs: one download per blob, across threads and processes.
-    stack = ExitStack()
-    stack.enter_context(file_lock(partial.with_name(partial.name + ".lock")))
-    try:
-        if store.has_blob(desc.digest):
-            reporter.blob_done(desc.digest, skipped=True)
-            stack.close()
-            return None
-        _download_locked(client, repo, desc, partial, reporter)
-    except BaseException:
-        stack.close()
-        raise
-    return stack
+        try:
+            _parallel(one, blobs)
+            for desc in held:  # a config must also match its manifest (one diff_id per layer)
+                if desc.media_type in CONFIG_TYPES:
+                    path = store.partial_path(desc.digest)
+                    decode_config(path.read_bytes(), f"{client.endpoint}/{repo}: config {desc.digest}",
+                                  manifests.get(desc.digest))
+            for desc in held:
+                store.adopt_verified(store.partial_path(desc.digest), desc.digest)
+                reporter.blob_done(desc.digest, skipped=False)
+        except (RegistryAnswerError, InvalidImage):
+            for desc in held:
+                store.partial_path(desc.digest).unlink(missing_ok=True)
+            raise
 
 
 def _download_locked(client: RegistryClient, repo: str, desc: Descriptor, partial: Path,

@@ -338,7 +338,7 @@ def test_a_billion_laughs_is_refused():
     ("extra", "line", "message"),
     [
         ("# a\0b\n", 12, "unacceptable character U+0000"),
-        ('---\napiVersion: kubeadm.k8s.io/v1beta3\nkind: ClusterConfiguration\nx: "a\\0b"\n', 15,
+        ('---\napiVersion: kubeadm.k8s.io/v1beta3\nkind: ClusterConfiguration\nclusterName: "a\\0b"\n', 15,
          "character U+0000 is not allowed"),
         ('---\napiVersion: kubeadm.k8s.io/v1beta3\nkind: ClusterConfiguration\n"a\\eb": 1\n', 15,
          "mapping key: character U+001B is not allowed"),
