@@ -67,6 +67,11 @@ class InvalidImage(InputError):
     the descriptor that points at it. The message names where it came from (archive member, reference)."""
 
 
+class UnsafeLayerError(StoreError, InvalidImage):
+    """A layer breaks the layer rules (a name leaving the root, a write beneath a symlink, a hardlink out,
+    a device node, an oversized header): refused whole. An input error (exit 2): the image is at fault."""
+
+
 class ArchiveError(InvalidImage):
     """An image archive is malformed or has been tampered with."""
 

@@ -16,7 +16,7 @@ import zlib
 from dataclasses import dataclass
 from typing import Iterable
 
-from ..errors import StoreError
+from ..errors import StoreError, UnsafeLayerError
 from ..image.layer import Entry, UnsafeLayer, VerifyingReader, classify, open_layer_tar
 from ..image.store import Store
 from ..image.types import Descriptor
@@ -137,7 +137,7 @@ def _scan(store: Store, layer: Descriptor) -> LayerTree:
         reader.drain()
         tree = _tree(members)
     except UnsafeLayer as exc:
-        raise StoreError(f"layer {layer.digest} refused: {exc}") from None
+        raise UnsafeLayerError(f"layer {layer.digest} refused: {exc}") from None
     except (tarfile.TarError, zlib.error, OSError, EOFError) as exc:
         raise StoreError(f"cannot read layer {layer.digest}: {exc}") from exc
     _save(store, layer, tree)

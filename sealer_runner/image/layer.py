@@ -24,7 +24,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import IO, Any, Callable, Iterable, Iterator, Mapping
 
-from ..errors import StoreError
+from ..errors import StoreError, UnsafeLayerError
 from .digest import Digest, HashingWriter
 from .pgzip import ParallelGzipWriter
 from .store import Store
@@ -54,6 +54,9 @@ def _load_rules() -> ModuleType:
 _rules = _load_rules()
 #: A layer breaking the layer rules (raised by `open_layer_tar`'s headers); apply_layer turns it into StoreError.
 UnsafeLayer: type[Exception] = _rules.UnsafeLayer
+#: check_member(tarinfo) -> classify's (kind, path): a member's own rules (name, type, hardlink target);
+#: raises UnsafeLayer.
+check_member: Callable[[tarfile.TarInfo], tuple[str, str]] = _rules.check_member
 
 
 @dataclass(frozen=True)
@@ -221,7 +224,7 @@ def apply_layer(store: Store, layer: Descriptor, root: Path) -> None:
         _rules.extract_stream(reader, str(root), str(layer.digest), "apply")
         reader.drain()
     except _rules.UnsafeLayer as exc:
-        raise StoreError(str(exc)) from None
+        raise UnsafeLayerError(str(exc)) from None
     except _rules.LayerError as exc:
         raise StoreError(str(exc)) from exc
     except (tarfile.TarError, zlib.error, EOFError, OSError) as exc:
@@ -241,4 +244,4 @@ def classify(member_name: str, layer: object = None) -> tuple[str, str]:
     try:
         return _rules.classify(member_name)
     except _rules.UnsafeLayer as exc:
-        raise StoreError(f"layer {layer} refused: {exc}" if layer is not None else f"layer refused: {exc}") from None
+        raise UnsafeLayerError(f"layer {layer} refused: {exc}" if layer is not None else f"layer refused: {exc}") from None

@@ -19,7 +19,7 @@ import zlib
 from dataclasses import dataclass
 from typing import Iterable, Mapping
 
-from ..errors import StoreError
+from ..errors import StoreError, UnsafeLayerError
 from ..util.fs import atomic_write_bytes
 from .layer import Entry, UnsafeLayer, VerifyingReader, classify, open_layer_tar, written_order
 from .store import Store
@@ -158,7 +158,7 @@ def _scan(store: Store, layer: Descriptor, selection: Selection) -> _LayerFindin
                         found.contents[path] = handle.read()
         reader.drain()
     except UnsafeLayer as exc:
-        raise StoreError(f"layer {layer.digest} refused: {exc}") from None
+        raise UnsafeLayerError(f"layer {layer.digest} refused: {exc}") from None
     except (tarfile.TarError, zlib.error, OSError, EOFError) as exc:
         raise StoreError(f"cannot read layer {layer.digest}: {exc}") from exc
     return found

@@ -6,6 +6,7 @@ import tarfile
 import zlib
 from typing import Any
 
+from .layer import UnsafeLayer, check_member, open_layer_tar
 from .types import MT_OCI_LAYER_TAR
 
 
@@ -18,14 +19,19 @@ class WriteFailed(Exception):
 
 
 def tar_problem(reader: Any, gzip: bool) -> str | None:
-    """None if *reader* holds a well-formed tar (gzip'd if *gzip*), else why not. Reads only the tar's
-    bytes (member data is read and dropped, never kept): callers drain what follows."""
+    """None if *reader* holds a well-formed layer tar (gzip'd if *gzip*), else why not: unreadable, or
+    refused by the layer rules every host applies (bounded headers, names inside the root, no device
+    nodes, hardlinks to paths inside the root), so a hostile layer is refused when it arrives, not when a
+    build or a host meets it. Reads only the tar's bytes (member data is read and dropped, never kept):
+    callers drain what follows."""
     try:
-        with tarfile.open(fileobj=reader, mode="r|gz" if gzip else "r|") as layer:  # type: ignore[call-overload]
-            for _ in layer:
-                pass
+        with open_layer_tar(reader, "r|gz" if gzip else "r|") as layer:
+            for member in layer:
+                check_member(member)
     except WriteFailed as exc:
         raise exc.cause from None
+    except UnsafeLayer as exc:
+        return f"refused by the layer rules: {exc}"
     except (tarfile.TarError, zlib.error, EOFError, OSError) as exc:
         return f"not a readable {'gzip' + chr(39) + 'd ' if gzip else ''}tar: {exc or type(exc).__name__}"
     return None

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Iterable, Mapping
 
-from ..errors import StoreError
+from ..errors import StoreError, UnsafeLayerError
 from ..image.layer import UnsafeLayer, VerifyingReader, classify, open_layer_tar
 from ..image.store import Store
 from ..image.types import Descriptor
@@ -112,7 +112,7 @@ def _read_layer(store: Store, layer: Descriptor) -> tuple[dict[str, bytes], list
                         files[path] = handle.read()
         reader.drain()
     except UnsafeLayer as exc:
-        raise StoreError(f"layer {layer.digest} refused: {exc}") from None
+        raise UnsafeLayerError(f"layer {layer.digest} refused: {exc}") from None
     except (tarfile.TarError, OSError, EOFError) as exc:
         raise StoreError(f"cannot scan layer {layer.digest}: {exc}") from exc
     return files, removed

@@ -83,9 +83,15 @@ class Response:
             self.close()
 
     def close(self) -> None:
-        """Hand the connection back, or close it if its body was not read to the end."""
-        if not self.raw.isclosed() and self.raw.length_remaining != 0:
-            self.raw.close()
+        """Hand the connection back, or close it if its body was not read to the end. A body with
+        nothing left (a HEAD's, a 202's) is still read to its end first: http.client keeps a response
+        that was never read attached to its connection, and the next request on that connection from
+        the pool would fail ('ResponseNotReady: Request-sent')."""
+        if not self.raw.isclosed():
+            if self.raw.length_remaining == 0:
+                self.raw.drain_conn()
+            else:
+                self.raw.close()
         self.raw.release_conn()
 
     def __enter__(self) -> "Response":

@@ -28,6 +28,8 @@ from tests.security.archives import (
     tar_of,
     write_archive,
 )
+from tests.security.layer_tars import dir_, gz, hard, node, reg, sym
+from tests.security.layer_tars import tar_of as hostile_tar
 
 
 @pytest.fixture
@@ -244,3 +246,35 @@ def test_a_broken_image_in_the_store_does_not_break_images(store, tmp_path, caps
     rc = main(["--root", str(store.root), "inspect", "broken:v1"])
     out, err = capsys.readouterr()
     assert rc == 1 and "damaged image in the store" in err and "Traceback" not in err
+
+
+# A layer breaking the layer rules every host applies is refused when it arrives, not when a build or a
+# host meets it: `load` (and `pull`, in test_registry_pull.py) read each member's header, never its data.
+HOSTILE_LAYERS = {
+    "dot-dot name": ([reg("../../escape")], "a '..' component"),
+    "whiteout of ..": ([reg("etc/.wh...")], "a whiteout of '..'"),
+    "hardlink out": ([hard("etc/passwd", "../../../etc/passwd")], "hardlink target"),
+    "hardlink through ..": ([reg("a"), hard("b", "x/../../a")], "hardlink target"),
+    "character device": ([node("dev/mem", tarfile.CHRTYPE)], "device nodes and FIFOs"),
+    "fifo": ([node("run/fifo", tarfile.FIFOTYPE)], "device nodes and FIFOs"),
+    "symlink (the control)": ([sym("a", "/anywhere")], None),  # symlinks may point anywhere
+}
+
+
+@pytest.mark.parametrize("name", sorted(HOSTILE_LAYERS))
+def test_a_layer_breaking_the_layer_rules_is_refused_on_load(store, tmp_path, name):
+    members, match = HOSTILE_LAYERS[name]
+    layer = gz(hostile_tar(members))
+    path = image_archive(tmp_path / "a.tar", layers=[(MT_OCI_LAYER_GZIP, layer)], config=config_for([layer]))
+    if match is None:
+        archive.load(store, path)
+        return
+    error = _refused(store, path, f"refused by the layer rules: .*{match}")
+    assert error.exit_code == 2
+
+
+def test_links_inside_the_root_still_load(store, tmp_path):
+    layer = gz(hostile_tar([dir_("etc"), reg("etc/a"), hard("etc/b", "etc/a"), hard("c", "./etc/a"),
+                            sym("d", "/etc/passwd"), sym("e", "../../outside")]))
+    path = image_archive(tmp_path / "a.tar", layers=[(MT_OCI_LAYER_GZIP, layer)], config=config_for([layer]))
+    assert archive.load(store, path)

@@ -21,6 +21,8 @@ from sealer_runner.registry.transfer import Registries, pull
 from sealer_runner.util.secret import Secret
 from tests.conftest import make_image
 from tests.security.archives import config_for, digest, good_layer, manifest_for
+from tests.security.layer_tars import gz, hard, reg
+from tests.security.layer_tars import tar_of as layer_tar
 from tests.support.hostile_registry import HostileRegistry, answer, bearer, endless, redirect
 
 REPO = "evil/app"
@@ -133,6 +135,20 @@ def test_unknown_media_types_are_refused(store, part):
 def test_a_layer_that_is_not_a_tar_is_refused(store, layer, match):
     with HostileRegistry(_routes(*_image(layer))) as registry:
         _refused(store, registry, match)
+    assert not store.has_blob(Digest(digest(layer)))
+
+
+@pytest.mark.parametrize("members, match", [
+    ([reg("../../../tmp/escape")], "a '..' component"),
+    ([reg("a"), hard("etc/shadow", "../../../etc/shadow")], "hardlink target"),
+])
+def test_a_layer_breaking_the_layer_rules_is_refused_before_it_is_stored(store, members, match, capsys):
+    layer = gz(layer_tar(members))
+    with HostileRegistry(_routes(*_image(layer))) as registry:
+        _refused(store, registry, f"refused by the layer rules: .*{match}")
+        capsys.readouterr()
+        assert _cli_pull(store, registry) == 2
+        assert "refused by the layer rules" in capsys.readouterr().err
     assert not store.has_blob(Digest(digest(layer)))
 
 

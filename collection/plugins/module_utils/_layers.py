@@ -573,6 +573,28 @@ def classify(name):
     return "entry", path
 
 
+def check_member(member):
+    """The rules a member must pass on its own, before any tree is looked at: its name (`classify`), its
+    type (files, directories, symlinks and hardlinks only) and its link target (a hardlink's must name a
+    path inside the root). Returns `classify`'s answer; raises UnsafeLayer. Used by the extractor and by
+    the controller's check of a layer arriving in its store (load, pull)."""
+    kind, path = classify(member.name)
+    if kind != "entry":
+        return kind, path
+    if member.ischr() or member.isblk() or member.isfifo():
+        raise UnsafeLayer("member %r: device nodes and FIFOs are not allowed in layers" % member.name)
+    if not (member.isreg() or member.isdir() or member.issym() or member.islnk()) or member.sparse:
+        raise UnsafeLayer("member %r: unsupported member type %r" % (member.name, member.type))
+    if "\0" in member.linkname:
+        raise UnsafeLayer("member %r: NUL in its link target" % member.name)
+    if member.islnk():
+        target, problem = _normalised(member.linkname)
+        if problem or not target or classify(target)[0] != "entry":
+            raise UnsafeLayer("member %r: hardlink target %r: %s" % (member.name, member.linkname,
+                                                                      problem or "not a file of the layer"))
+    return kind, path
+
+
 class _Replay(object):
     """The tar stream, with the block just read handed out once more (to tarfile's own pax parser)."""
 
@@ -686,18 +708,12 @@ class Extractor(object):
         self._owners = {}
 
     def add(self, tar, member):
-        kind, path = classify(member.name)
+        kind, path = check_member(member)
         if kind in ("root", "ignore"):
             return
         if kind in ("whiteout", "opaque"):
             self._whiteout(kind, path, member)
             return
-        if member.ischr() or member.isblk() or member.isfifo():
-            raise UnsafeLayer("member %r: device nodes and FIFOs are not allowed in layers" % member.name)
-        if not (member.isreg() or member.isdir() or member.issym() or member.islnk()) or member.sparse:
-            raise UnsafeLayer("member %r: unsupported member type %r" % (member.name, member.type))
-        if "\0" in member.linkname:
-            raise UnsafeLayer("member %r: NUL in its link target" % member.name)
         target = self._link_target(member) if member.islnk() else None
         self._parents(path, member)
         full = os.path.join(self.root, path)
