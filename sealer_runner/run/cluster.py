@@ -126,16 +126,24 @@ def host_manifest(store: Store, image_name: str) -> tuple[TaggedImage, PlatformM
 
 def image_vars(store: Store, image: TaggedImage, chosen: PlatformManifest) -> dict[str, Any]:
     """The image's digest, its layers (each with its controller path), the upstream registries of its
-    cached container images, its platforms and the one delivered (every host's architecture is checked
-    against it before any host is changed)."""
-    layers = [{"digest": str(layer.digest), "size": layer.size, "source": store.blob_source(layer.digest)}
-              for layer in chosen.manifest.layers]
+    cached container images, its platforms, the one chosen by default (the controller's architecture, else
+    the first) and the layers of every platform: the host check delivers to the hosts the platform of their
+    architecture, and stops the run before any change when the image lacks it."""
+    layers = _layer_vars(store, chosen)
     upstreams = sorted({parse_reference(str(r["image"])).domain for r in read_container_images(chosen.manifest)
                         if r.get("image")})
-    platforms = [str(pm.platform) for pm in store.platform_manifests(image.descriptor)]
+    every = store.platform_manifests(image.descriptor)
+    # Each platform whose layers this store holds: the host check picks the one of the hosts' architecture.
+    per_platform = [{"platform": str(pm.platform), "layers": _layer_vars(store, pm)} for pm in every
+                    if all(store.has_blob(layer.digest) for layer in pm.manifest.layers)]
     return {"sealer_image_digest": str(image.descriptor.digest), "sealer_layers": layers,
-            "sealer_upstream_registries": upstreams, "sealer_image_platforms": platforms,
-            "sealer_delivered_platform": str(chosen.platform)}
+            "sealer_upstream_registries": upstreams, "sealer_image_platforms": [str(pm.platform) for pm in every],
+            "sealer_delivered_platform": str(chosen.platform), "sealer_platform_layers": per_platform}
+
+
+def _layer_vars(store: Store, pm: PlatformManifest) -> list[dict[str, Any]]:
+    return [{"digest": str(layer.digest), "size": layer.size, "source": store.blob_source(layer.digest)}
+            for layer in pm.manifest.layers]
 
 
 def launch_vars(spec: ClusterSpec, pm: PlatformManifest, digest: str) -> list[dict[str, Any]]:

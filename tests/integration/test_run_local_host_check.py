@@ -5,14 +5,17 @@ when not, and the host's architecture is the delivered platform's; all before an
 from __future__ import annotations
 
 import platform
+from dataclasses import replace
 
 import pytest
+
+from sealer_runner.run.runner import run
 
 from .test_run_local_prepare import PREPARE_TAGS, FakeHost, request_for, run_checked
 
 pytestmark = [pytest.mark.integration]
 
-CHECK = "Stop before any change when a command is missing or the architecture is not the image's"
+CHECK = "Stop before any change when a command is missing or the image has no platform for the host"
 
 
 def failure_of(result):
@@ -70,9 +73,74 @@ def test_a_host_of_another_architecture_stops_the_run_naming_it_and_the_platform
     host = FakeHost(tmp_path / "host")
     request = request_for(tmp_path, host, tags=("validate", "prepare-time"))
     assert request.extravars["sealer_delivered_platform"] in request.extravars["sealer_image_platforms"]
-    request.extravars.update(sealer_delivered_platform="linux/s390x", sealer_image_platforms=["linux/s390x"])
+    # an ops repo giving sealer_layers only (no sealer_platform_layers): the delivered platform must match
+    request.extravars.update(sealer_delivered_platform="linux/s390x", sealer_image_platforms=["linux/s390x"],
+                             sealer_platform_layers=[])
     result, _ = run_checked(request)
     machine = platform.machine()
     arch = {"x86_64": "amd64", "aarch64": "arm64"}.get(machine, machine)
-    assert failure_of(result) == (f"127.0.0.1: architecture {machine} ({arch}) does not match the platform "
-                                  "delivered to the hosts, linux/s390x (image platforms: linux/s390x).")
+    assert failure_of(result) == (f"127.0.0.1: architecture {machine} ({arch}) is not a platform of the image "
+                                  "(image platforms: linux/s390x).")
+
+
+def _multi_arch_request(tmp_path, platforms):
+    """A request for an image built for *platforms*, each with a file naming its architecture."""
+    from sealer_runner.build.builder import Builder, BuildOptions
+    from sealer_runner.clusterfile import load_clusterfile
+    from sealer_runner.image.store import Store
+    from sealer_runner.run.cluster import build_request
+
+    from .test_run_local import CLUSTERFILE
+
+    store = Store(tmp_path / "store")
+    ctx = tmp_path / "ctx"
+    for plat in platforms:
+        arch = plat.split("/")[1]
+        (ctx / arch).mkdir(parents=True)
+        (ctx / arch / "arch.txt").write_text(f"{arch}\n")
+    (ctx / "Kubefile").write_text("FROM scratch\nCOPY ${ARCH}/arch.txt arch.txt\n")
+    Builder(store).build(BuildOptions(ctx / "Kubefile", ctx, tags=("example.com/local:v1",), platforms=tuple(platforms)))
+    spec = load_clusterfile(CLUSTERFILE.format(data_root=tmp_path / "hosts"))
+    request = build_request(spec, store, store.root, ssh_key=None, tags=("validate", "rootfs"))
+    for hostvars in request.inventory["all"]["hosts"].values():
+        hostvars["ansible_connection"] = "local"
+        hostvars["ansible_python_interpreter"] = __import__("sys").executable
+    return replace(request, ssh_password=None)
+
+
+def _this_arch() -> str:
+    machine = platform.machine()
+    return {"x86_64": "amd64", "aarch64": "arm64"}.get(machine, machine)
+
+
+def test_each_host_gets_the_platform_of_its_architecture_not_the_controllers_choice(tmp_path):
+    """A controller of one architecture delivering to hosts of another (an amd64 laptop, arm64 servers):
+    the hosts get their own platform's layers. Here the default choice is made wrong on purpose."""
+    other = "s390x" if _this_arch() != "s390x" else "amd64"
+    request = _multi_arch_request(tmp_path, [f"linux/{other}", f"linux/{_this_arch()}"])
+    by_platform = {p["platform"]: p["layers"] for p in request.extravars["sealer_platform_layers"]}
+    assert set(by_platform) == {f"linux/{other}", f"linux/{_this_arch()}"}
+    # as if the controller were of the other architecture: its default is the other platform
+    request.extravars.update(sealer_layers=by_platform[f"linux/{other}"], sealer_delivered_platform=f"linux/{other}")
+    result = run(request)
+    assert result.ok, result.failures
+    rootfs = tmp_path / "hosts" / "local" / "rootfs"
+    assert (rootfs / "arch.txt").read_text() == f"{_this_arch()}\n"
+    assert run(request).changed == 0
+
+
+def test_a_host_whose_architecture_the_image_lacks_stops_the_run_before_any_change(tmp_path):
+    request = _multi_arch_request(tmp_path, ["linux/s390x", "linux/riscv64"] if _this_arch() != "s390x"
+                                  else ["linux/amd64", "linux/riscv64"])
+    result = run(request)
+    message = failure_of_check(result)
+    assert f"architecture {platform.machine()} ({_this_arch()}) is not a platform of the image" in message
+    assert "image platforms: linux/" in message
+    assert not (tmp_path / "hosts" / "local").exists(), "nothing was delivered"
+
+
+def failure_of_check(result):
+    assert not result.ok
+    (failure,) = result.failures
+    assert failure.task == CHECK, failure
+    return failure.message
