@@ -144,3 +144,19 @@ def failure_of_check(result):
     (failure,) = result.failures
     assert failure.task == CHECK, failure
     return failure.message
+
+
+def test_a_host_without_python3_is_named_before_any_change(tmp_path):
+    """A minimal server without python3: named, with its package, not a module's traceback. The probe is
+    pointed at a python that does not exist (sealer_python, as sealer_modprobe for modprobe) so this
+    machine can play such a host."""
+    host = FakeHost(tmp_path / "host")
+    before = host.text("etc/hosts")
+    request = request_for(tmp_path, host, sealer_python=str(tmp_path / "no-such-python3"))
+    result, _ = run_checked(request)
+    assert not result.ok
+    (failure,) = result.failures
+    assert failure.task == "Stop before any change when a host has no python3", failure
+    assert failure.message.startswith("127.0.0.1: python3 is missing; Ansible needs it on every host: install the "
+                                      "Debian package python3")
+    assert host.text("etc/hosts") == before, "no host was changed"
