@@ -63,8 +63,10 @@ class Selection:
 
 PLUGIN_FILES = ("plugins/*.yaml", "plugins/*.yml")
 KUBEADM = "bin/kubeadm"
-# What `run` reads of every image (its plugins; whether it ships kubeadm): indexed at build time.
-RUN_CONTENT = Selection(read=PLUGIN_FILES, look_for=(KUBEADM,))
+KUBEADM_DEFAULTS = "etc/kubeadm.yml"
+# What `run` reads of every image (its plugins, its kubeadm defaults; whether it ships kubeadm): indexed
+# at build time.
+RUN_CONTENT = Selection(read=(*PLUGIN_FILES, KUBEADM_DEFAULTS), look_for=(KUBEADM,))
 INDEXED = (RUN_CONTENT,)
 
 

@@ -98,12 +98,14 @@ class KubeadmConfig:
                 for kind in ("InitConfiguration", "ClusterConfiguration", "KubeletConfiguration",
                              "KubeProxyConfiguration")]
 
-    def for_join(self, advertise: str, *, control_plane: bool) -> list[dict[str, Any]]:
+    def for_join(self, advertise: str, *, control_plane: bool,
+                 endpoint: str = f"{APISERVER_NAME}:{APISERVER_PORT}") -> list[dict[str, Any]]:
         """A joining host's ``kubeadm join --config`` file (token, CA hash and certificate key are
-        filled on the host at join time, from master0: they exist only after init)."""
+        filled on the host at join time, from master0: they exist only after init). *endpoint* is where
+        discovery goes: sealer sends masters to master0 and nodes to the VIP."""
         join = copy.deepcopy(dict(self.documents["JoinConfiguration"]))
         bootstrap = join.setdefault("discovery", {}).setdefault("bootstrapToken", {})
-        bootstrap["apiServerEndpoint"] = f"{APISERVER_NAME}:{APISERVER_PORT}"
+        bootstrap["apiServerEndpoint"] = endpoint
         if control_plane:
             join.setdefault("controlPlane", {}).setdefault("localAPIEndpoint", {}).update(
                 {"advertiseAddress": advertise, "bindPort": APISERVER_PORT})

@@ -20,8 +20,9 @@ from ..errors import InputError, SealerError
 from ..image.metadata import Application, ImageExtension, read_container_images, read_extension
 from ..image.platform import host_platform
 from ..image.reference import parse_reference
-from ..image.rootfs import KUBEADM, RUN_CONTENT, read_rootfs
+from ..image.rootfs import KUBEADM, KUBEADM_DEFAULTS, RUN_CONTENT, read_rootfs
 from ..image.store import PlatformManifest, Store, TaggedImage
+from ..kube.runtime import RuntimeInput, runtime_for
 from ..kubefile.plan import APPS_ROOT
 from ..registry.auth import Credentials
 from ..registry.config import RegistryConfig
@@ -222,15 +223,27 @@ def cluster_runtime(labels: Mapping[str, str], has_kubeadm: bool) -> str:
     return "kubernetes" if has_kubeadm else "none"
 
 
-def image_content(store: Store, pm: PlatformManifest, spec: ClusterSpec) -> tuple[list[SourcedPlugin], str, list[str]]:
+@dataclass(frozen=True)
+class ImageContent:
+    """What one read of the image's layers gives a run."""
+
+    plugins: list[SourcedPlugin]
+    runtime: str
+    warnings: list[str]
+    kubeadm_defaults: bytes | None  # the image's etc/kubeadm.yml
+
+
+def image_content(store: Store, pm: PlatformManifest, spec: ClusterSpec) -> ImageContent:
     """One read of the image's layers: its plugins merged with the Clusterfile's, its cluster runtime,
-    and the warnings its plugin files raise."""
+    its kubeadm defaults and the warnings its plugin files raise."""
     cluster = spec.cluster
     files = read_rootfs(store, pm.manifest.layers, RUN_CONTENT)
-    shipped, warnings = image_plugins(files.contents, cluster.image, cluster)
+    contents = {path: data for path, data in files.contents.items() if path != KUBEADM_DEFAULTS}
+    shipped, warnings = image_plugins(contents, cluster.image, cluster)
     plugins = merge_plugins(clusterfile_plugins(spec), shipped)
     check_hostnames(plugins)
-    return plugins, cluster_runtime(image_labels(pm), KUBEADM in files.present), warnings
+    return ImageContent(plugins, cluster_runtime(image_labels(pm), KUBEADM in files.present), warnings,
+                        files.contents.get(KUBEADM_DEFAULTS))
 
 
 def app_command(app: Application) -> str:
@@ -278,6 +291,13 @@ def registry_vars(cluster: Cluster, state: ClusterState, *, credentials: Credent
     return out
 
 
+def registry_endpoint(registry: Mapping[str, Any]) -> str:
+    """``host:port`` the hosts pull the cluster's images from (kubeadm's imageRepository)."""
+    if registry.get("endpoint"):
+        return str(registry["endpoint"])
+    return f"{registry.get('domain', '')}:{registry['port']}" if registry.get("port") else str(registry.get("domain", ""))
+
+
 def build_request(spec: ClusterSpec, store: Store, root: Path, *, ssh_key: Secret | None,
                   registries: Registries | None = None, tags: tuple[str, ...] = (), verbosity: int = 0) -> RunRequest:
     """Everything a run needs. *registries* gives an external registry's trust settings and the
@@ -296,8 +316,13 @@ def build_request(spec: ClusterSpec, store: Store, root: Path, *, ssh_key: Secre
     hosts = host_order(cluster)
     image, chosen = host_manifest(store, cluster.image)
     credentials = registry_credentials(spec, registries.auth if registries else None)
-    plugins, runtime, warnings = image_content(store, chosen, spec)
+    content = image_content(store, chosen, spec)
+    plugins, runtime, warnings = content.plugins, content.runtime, content.warnings
     host_meta = host_meta_plugins(cluster, spec.filename, runtime)
+    registry = registry_vars(cluster, state, credentials=credentials, config=registries.config if registries else None)
+    runtime_plan = runtime_for(runtime).install(RuntimeInput(
+        spec, image_labels(chosen), content.kubeadm_defaults, registry_endpoint(registry), state.dir))
+    warnings.extend(runtime_plan.warnings)
     local = cluster.registry.local
     if cluster.registry.external is None and local is not None and local.insecure:
         warnings.append(f"{spec.filename}:{local.line}: registry.localRegistry.insecure is ignored: the embedded "
@@ -311,9 +336,9 @@ def build_request(spec: ClusterSpec, store: Store, root: Path, *, ssh_key: Secre
         "sealer_env": dict(cluster.env),
         "sealer_image_env": image_env(chosen),
         "sealer_configs": config_vars(spec),
-        "sealer_registry": registry_vars(cluster, state, credentials=credentials,
-                                         config=registries.config if registries else None),
+        "sealer_registry": registry,
         "sealer_cluster_runtime": runtime,
+        **runtime_plan.extravars,
         "sealer_plugins": plugin_vars(plugins) + host_meta,
         "sealer_launch": launch_vars(spec, chosen, str(image.descriptor.digest)),
         "sealer_host_aliases": [{"ip": a.ip, "hostnames": list(a.hostnames)} for a in cluster.host_aliases],

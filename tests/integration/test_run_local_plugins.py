@@ -99,7 +99,8 @@ def local_request(tmp_path: Path, store: Store, text: str):
 def test_label_and_taint_plugins_change_only_what_differs(tmp_path, kubectl):
     state, log = kubectl
     store = Store(tmp_path / "store")
-    build(store, tmp_path / "ctx", {"Kubefile": "FROM scratch\nCOPY plugins plugins\nCOPY bin bin\n",
+    build(store, tmp_path / "ctx", {"Kubefile": "FROM scratch\nLABEL cluster.alpha.sealer.io/cluster-runtime-version=v1.30.2\n"
+                                                "COPY plugins plugins\nCOPY bin bin\n",
                                     "plugins/node.yaml": IMAGE_PLUGINS, "bin/kubeadm": "#!/bin/sh\n"})
     request = local_request(tmp_path, store, CLUSTERFILE.format(data_root=tmp_path / "hosts") + CLUSTERFILE_PLUGINS)
     assert request.extravars["sealer_cluster_runtime"] == "kubernetes"
@@ -143,7 +144,8 @@ def test_without_a_cluster_runtime_label_and_taint_are_skipped_with_a_message(tm
 def test_the_clusterfiles_host_labels_and_taints_are_applied_like_plugins(tmp_path, kubectl):
     state, log = kubectl
     store = Store(tmp_path / "store")
-    build(store, tmp_path / "ctx", {"Kubefile": "FROM scratch\nCOPY bin bin\n", "bin/kubeadm": "#!/bin/sh\n"})
+    build(store, tmp_path / "ctx", {"Kubefile": "FROM scratch\nLABEL cluster.alpha.sealer.io/cluster-runtime-version=v1.30.2\nCOPY bin bin\n",
+                                    "bin/kubeadm": "#!/bin/sh\n"})
     text = CLUSTERFILE.format(data_root=tmp_path / "hosts") + (
         "      labels: {disk: ssd}\n      taints: [\"dedicated=db:NoSchedule\"]\n")
     request = local_request(tmp_path, store, text)

@@ -61,7 +61,7 @@ def test_without_a_cluster_runtime_they_are_an_error_naming_the_line():
 
 def test_build_request_applies_them_with_kubeadm_and_refuses_them_without(tmp_path: Path):
     store = Store(tmp_path / "store")
-    build(store, tmp_path / "ctx", "FROM scratch\nCOPY bin bin\n", {"bin/kubeadm": "#!/bin/sh\n"})
+    build(store, tmp_path / "ctx", "FROM scratch\nLABEL cluster.alpha.sealer.io/cluster-runtime-version=v1.30.2\nCOPY bin bin\n", {"bin/kubeadm": "#!/bin/sh\n"})
     request = build_request(load_clusterfile(CLUSTERFILE), store, tmp_path / "root", ssh_key=None)
     assert [p["source"] for p in request.extravars["sealer_plugins"]] == ["Clusterfile:10", "Clusterfile:14"]
 

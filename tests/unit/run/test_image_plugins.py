@@ -106,7 +106,8 @@ def test_build_request_merges_image_plugins_and_sets_the_runtime(tmp_path):
     store = Store(tmp_path / "store")
     image_file = (plugin_doc("labels", "LABEL", "10.248.0.21 from-image=yes")
                   + plugin_doc("taints", "TAINT", "10.248.0.21 image=yes:NoSchedule"))
-    build(store, tmp_path / "ctx", "FROM scratch\nCOPY plugins plugins\nCOPY bin bin\n",
+    build(store, tmp_path / "ctx", "FROM scratch\nLABEL cluster.alpha.sealer.io/cluster-runtime-version=v1.30.2\n"
+          "COPY plugins plugins\nCOPY bin bin\n",
           {"plugins/node.yaml": image_file, "bin/kubeadm": "#!/bin/sh\n"})
     spec = load_clusterfile(CLUSTERFILE + plugin_doc("taints", "TAINT", "10.248.0.21 dedicated=db:NoSchedule,old-"))
     request = build_request(spec, store, tmp_path / "root", ssh_key=None)
