@@ -148,23 +148,33 @@ def _layer_vars(store: Store, pm: PlatformManifest) -> list[dict[str, Any]]:
 
 
 def launch_vars(spec: ClusterSpec, pm: PlatformManifest, digest: str) -> list[dict[str, Any]]:
-    """What runs on master0 once the cluster is up, in sealer's precedence: the Clusterfile's cmds, else
-    the image's CMD/CMDS; else the apps named by the Clusterfile (appNames), else by the image's LAUNCH,
-    each by its APPCMDS or its type's default command. Each step has an id that changes with the image."""
-    cluster = spec.cluster
+    """What runs on master0 once the cluster is up, in sealer's precedence: the Cluster's ``cmd``, else the
+    Application document's ``cmds``, else the image's CMD/CMDS; else the apps named by the Cluster's
+    ``appNames``, else the Application's ``launchApps``, else the image's LAUNCH, each by the Application's
+    ``configs[].launch.cmds``, else its APPCMDS, else its type's default command. Each step has an id that
+    changes with the image."""
+    cluster, application = spec.cluster, spec.application
     ext = read_extension(pm.manifest) or ImageExtension()
     env = {**ext.env, **cluster.env}
     steps: list[tuple[str, str, dict[str, str]]] = []
-    cmds = list(cluster.cmd) or list(ext.launch_cmds)
+    for config in application.configs if application else ():
+        if config.files:  # refused, not ignored
+            raise InputError(f"{spec.filename}:{application.line}: Application configs[].files ({config.name}) are "
+                             f"not applied yet: give each file as a Config document with appName: {config.name}")
+    cmds = list(cluster.cmd) or list(application.cmds if application else ()) or list(ext.launch_cmds)
     if cmds:
         steps = [("cmd", cmd, env) for cmd in cmds]
     else:
         apps = {a.name: a for a in ext.applications}
-        for name in list(cluster.app_names) or list(ext.launch_app_names):
+        configs = {c.name: c for c in (application.configs if application else ())}
+        names = list(cluster.app_names) or list(application.launch_apps if application else ())
+        for name in names or list(ext.launch_app_names):
             app = apps.get(name)
             if app is None:
                 raise InputError(f"{spec.filename}: app {name} is not in image {cluster.image}")
-            steps.append((name, app_command(app), {**env, **app.env}))
+            config = configs.get(name)
+            command = app_command(app, config.launch.cmds if config and config.launch else ())
+            steps.append((name, command, {**env, **app.env, **(config.env if config else {})}))
     return [{"name": name, "cmd": cmd, "env": step_env,
              "id": hashlib.sha256(f"{digest}\0{name}\0{cmd}".encode()).hexdigest()[:24]}
             for name, cmd, step_env in steps]
@@ -246,11 +256,13 @@ def image_content(store: Store, pm: PlatformManifest, spec: ClusterSpec) -> Imag
                         files.contents.get(KUBEADM_DEFAULTS))
 
 
-def app_command(app: Application) -> str:
-    """sealer's rule: ``cd <app dir> && APPCMDS``, else kubectl apply / helm install / bash by type."""
+def app_command(app: Application, cmds: Sequence[str] = ()) -> str:
+    """sealer's rule: ``cd <app dir> && CMDS`` (the Clusterfile's, else APPCMDS), else kubectl apply /
+    helm install / bash by type."""
     root = f"application/apps/{app.name}"
-    if app.cmds:
-        return f"cd {root} && " + " && ".join(app.cmds)
+    cmds = tuple(cmds) or app.cmds
+    if cmds:
+        return f"cd {root} && " + " && ".join(cmds)
     if app.type == "helm":
         return f"helm install {app.name} {root}"
     verb = "kubectl apply -f" if app.type == "kube" else "bash"
