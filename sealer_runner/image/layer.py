@@ -24,6 +24,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import IO, Any, Callable, Iterable, Iterator, Mapping
 
+from ..bundled import COLLECTION_DIR
 from ..errors import StoreError, UnsafeLayerError
 from .digest import Digest, HashingWriter
 from .pgzip import ParallelGzipWriter
@@ -36,7 +37,7 @@ COMPRESS_LEVEL = 6
 COPY_BUFFER = 1 << 20
 CAPTURE_LIMIT = 1 << 20  # write_layer keeps (capture) only files this small
 _END_OF_ARCHIVE = tarfile.NUL * (2 * tarfile.BLOCKSIZE)
-HOST_LAYERS = Path(__file__).resolve().parents[2] / "collection" / "plugins" / "module_utils" / "_layers.py"
+HOST_LAYERS = COLLECTION_DIR / "plugins" / "module_utils" / "_layers.py"
 
 
 def _load_rules() -> ModuleType:

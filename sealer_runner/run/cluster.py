@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
+from ..bundled import COLLECTION_DIR, PLAYBOOKS_DIR
 from ..clusterfile.models import Cluster, ClusterSpec, PluginTarget
 from ..errors import InputError, SealerError
 from ..image.metadata import Application, ImageExtension, read_container_images, read_extension
@@ -38,9 +39,6 @@ from .registry_access import check_registry, registry_credentials
 from .runner import RunRequest
 from .vault import OneTimeVault
 
-PACKAGE_ROOT = Path(__file__).resolve().parents[2]
-COLLECTION_DIR = PACKAGE_ROOT / "collection"
-PLAYBOOKS_DIR = PACKAGE_ROOT / "playbooks"
 #: The image label naming the cluster runtime (sealer's), and the binary that implies Kubernetes without it.
 RUNTIME_LABEL = "cluster.alpha.sealer.io/cluster-runtime-type"
 
