@@ -45,7 +45,7 @@ options:
     type: path
   source_url:
     description:
-      - Base URLs serving layer blobs by hex digest, for C(state=fetched), tried in order: a source that
+      - Base URLs serving layer blobs by hex digest, for C(state=fetched), tried in order; a source that
         cannot be reached, or fails, is left for the next.
     type: list
     elements: str
@@ -118,7 +118,6 @@ action:
       C(extend) (apply the new layers on top) or C(rebuild) (aside, then swapped in).
   returned: when state is present, or query with rootfs
   type: str
-  sample: none
   sample: extend
 """
 

@@ -20,7 +20,7 @@ description:
     C(put_file) into a temporary directory and verified and adopted by C(sealer.cluster.image_layer).
   - With I(source_url), the host fetches what it lacks from other hosts of the cluster instead (as
     C(sealer.cluster.image_layer state=fetched)). One task can so feed master0 from the controller and
-    the other hosts from master0's tree at the same time: a host passes a layer on as soon as it has it.
+    the other hosts from master0's tree at the same time; a host passes a layer on as soon as it has it.
   - When delivery to a host fails, a C(delivery.failed) marker is left in its store; its layer server
     then answers 410, and the hosts fetching from it fail at once instead of waiting I(wait) seconds.
   - A host that already has every layer is sent nothing and reports no change.
