@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from sealer_runner.build.builder import Builder, BuildOptions
+from sealer_runner.cli.main import main
 from sealer_runner.clusterfile.yamlpos import YMap, load_documents
 from sealer_runner.image.digest import Digest
 from sealer_runner.image.store import Store
@@ -83,13 +83,13 @@ def put(root: Path, path: str, data: bytes) -> None:
     (root / path).write_bytes(data)
 
 
-def publish(root: Path, version: str, arches: tuple[str, ...]) -> None:
+def publish(root: Path, version: str, arches: tuple[str, ...], kubeadm_script: bool = True) -> None:
     """The release files of every source, with their checksum files as each project writes them."""
     runc_sums = []
     for arch in arches:
         for name in ("kubeadm", "kubelet", "kubectl"):
             data = f"fake {name} {version} {arch}\n".encode()
-            if name == "kubeadm" and arch == HOST_ARCH:
+            if name == "kubeadm" and arch == HOST_ARCH and kubeadm_script:
                 data = ("#!/bin/sh\n[ \"$1 $2 $3 $4 $5\" = \"config images list --kubernetes-version "
                         f"{version}\" ] || exit 3\nprintf '%s\\n' " + " ".join(KUBEADM_LIST) + "\n").encode()
             put(root, f"k8s/{version}/bin/linux/{arch}/{name}", data)
@@ -194,7 +194,7 @@ def strict_problems(text: str) -> list[str]:
     return problems
 
 
-def test_good_context_has_the_base_image_layout_and_builds(server, tmp_path):
+def test_good_context_has_the_base_image_layout_and_builds(server, tmp_path, capsys):
     root, url = server
     publish(root, "v1.30.2", ("amd64", "arm64"))
     out = tmp_path / "ctx"
@@ -220,13 +220,17 @@ def test_good_context_has_the_base_image_layout_and_builds(server, tmp_path):
     assert sources["images"]["origin"] == "kubeadm config images list"
     assert leftovers(tmp_path) == []
 
+    # The command the README gives. Offline, the container images the build would cache (the imageList's
+    # and calico's) are listed as ignored; with network they are pulled into the image.
+    ignored = tmp_path / "ignored"
+    ignored.write_text("\n".join([*KUBEADM_LIST, "docker.io/calico/node:v3.28.2"]) + "\n")
+    rc = main(["--root", str(tmp_path / "store"), "build", "-t", "kubernetes:v1.30.2",
+               "--ignored-image-list", str(ignored), str(out)])
+    assert rc == 0, capsys.readouterr().err
     store = Store(tmp_path / "store")
-    built = Builder(store).build(BuildOptions(out / "Kubefile", out, tags=("kubernetes:v1.30.2",)))
-    index = json.loads(blob(store, built.descriptor.digest))
+    index = json.loads(blob(store, store.lookup("kubernetes:v1.30.2").descriptor.digest))
     platforms = sorted(m["platform"]["architecture"] for m in index["manifests"])
     assert platforms == ["amd64", "arm64"]
-    image = store.lookup("kubernetes:v1.30.2")
-    assert image is not None
     for entry in index["manifests"]:
         manifest = json.loads(blob(store, entry["digest"]))
         config = json.loads(blob(store, manifest["config"]["digest"]))
@@ -269,6 +273,25 @@ def test_v1beta4_from_1_31_and_the_computed_image_list_and_flannel(server, tmp_p
     assert '"Network": "100.64.0.0/10"' in (out / "cni" / "flannel.yaml").read_text()
     assert "CNI ${CNI} local://cni/${CNI}.yaml" in (out / "Kubefile").read_text()
     assert "ARG CNI=flannel" in (out / "Kubefile").read_text()
+
+
+def test_the_image_list_falls_back_to_the_table_or_comes_from_a_file(server, tmp_path):
+    root, url = server
+    publish(root, "v1.29.3", (HOST_ARCH,), kubeadm_script=False)  # this kubeadm cannot run here
+    result = fetch(url, "--version", "v1.29.3", "--arch", HOST_ARCH, "--out", str(tmp_path / "a"),
+                   "--cni-sha256", sha(CALICO))
+    assert result.returncode == 0, result.stderr
+    assert "using the image table" in result.stderr
+    assert (tmp_path / "a" / "rootfs" / "manifests" / "imageList").read_text().split()[4:] == [
+        "registry.k8s.io/coredns/coredns:v1.11.1", "registry.k8s.io/pause:3.9", "registry.k8s.io/etcd:3.5.12-0"]
+    listed = tmp_path / "list"
+    listed.write_text("# mirrored\nmirror.example.com/kube-apiserver:v1.29.3\n\nmirror.example.com/pause:3.9\n")
+    result = fetch(url, "--version", "v1.29.3", "--arch", HOST_ARCH, "--out", str(tmp_path / "b"),
+                   "--cni-sha256", sha(CALICO), "--image-list", str(listed), "-q")
+    assert result.returncode == 0 and result.stderr == ""
+    assert (tmp_path / "b" / "rootfs" / "manifests" / "imageList").read_text() == (
+        "mirror.example.com/kube-apiserver:v1.29.3\nmirror.example.com/pause:3.9\n")
+    assert json.loads((tmp_path / "b" / "SOURCES.json").read_text())["images"]["origin"] == f"--image-list {listed}"
 
 
 def test_a_wrong_checksum_aborts_naming_the_file_and_leaves_nothing(server, tmp_path):
