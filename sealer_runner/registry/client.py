@@ -2,7 +2,7 @@
 
 It handles the Docker token flow (Bearer challenges, cached per scope), Basic
 auth, TLS with a CA bundle or none, plain HTTP where the config allows it,
-retries with backoff on 5xx and connection errors, and verifies the digest of
+retries with backoff on 5xx, 429 and connection errors (honouring a short Retry-After), and verifies the digest of
 everything it receives. Higher-level transfers live in :mod:`.transfer`.
 
 Every body is read with a bound: manifests at :data:`MAX_MANIFEST_BYTES`, token answers at
@@ -16,6 +16,7 @@ Credentials go to a Bearer challenge's token realm only over HTTPS, or to the re
 
 from __future__ import annotations
 
+import email.utils
 import json
 import random
 import ssl
@@ -44,6 +45,7 @@ USER_AGENT = "sealer_runner"
 # pool -> host -> scheme found by probing, so each pool probes a host once
 _SCHEMES: "weakref.WeakKeyDictionary[urllib3.PoolManager, dict[str, str]]" = weakref.WeakKeyDictionary()
 ATTEMPTS = 4
+MAX_RETRY_AFTER = 60.0  # a registry asking for a longer wait (a rate limit's reset) fails the request at once
 CHUNK = 1 << 20
 MAX_TOKEN_BYTES = 1 << 20  # a token service's answer
 MAX_ERROR_BYTES = 64 << 10  # an error (or probe, or 401) body: only its start is shown anyway
@@ -152,14 +154,18 @@ class RegistryClient:
                 retry: bool = True, absolute: bool = False) -> Response:
         """Send one API request with auth and retries; raise RegistryError unless the status is in *ok*.
 
-        Retries (with jittered backoff) only errors that can pass: connection failures, 5xx, 429.
+        Retries (with jittered backoff) only errors that can pass: connection failures, 5xx, 429. A
+        ``Retry-After`` of up to :data:`MAX_RETRY_AFTER` seconds is waited instead of the backoff; a
+        longer one ends the retries at once, with the wait it asks for in the error.
         """
         url = path if absolute else self._base() + path
         attempts = ATTEMPTS if retry else 1
         last: RegistryError | None = None
+        delay: float | None = None
         for attempt in range(attempts):
             if attempt:
-                time.sleep(min(8.0, 0.25 * 2 ** attempt) * (0.5 + random.random()))
+                time.sleep(delay if delay is not None else min(8.0, 0.25 * 2 ** attempt) * (0.5 + random.random()))
+            delay = None
             try:
                 response = self._send(method, url, scope, headers, body)
             except RegistryError as exc:
@@ -169,9 +175,14 @@ class RegistryClient:
                 continue
             if response.status in ok:
                 return response
+            retry_after = response.headers.get("Retry-After")
             error = self._error(response, method, url)
             if not error.retryable:
                 raise error
+            delay = _retry_after(retry_after)
+            if delay is not None and delay > MAX_RETRY_AFTER:
+                raise RegistryError(f"{error} (the registry asks to retry after {delay:.0f} s)",
+                                    status=error.status, code=error.code)
             last = error
         assert last is not None
         raise last
@@ -330,12 +341,25 @@ class RegistryClient:
         r.read()
         return self._location(r)
 
-    def upload_stream(self, repo: str, location: str, chunks: Iterator[bytes]) -> str:
-        """Send a whole blob in one streamed PATCH (chunked transfer encoding); returns the next location."""
-        r = self.request("PATCH", location, scope=f"repository:{repo}:pull,push", absolute=True, body=chunks,
-                         headers={"Content-Type": "application/octet-stream"}, ok=(202,), retry=False)
+    def upload_chunk(self, repo: str, location: str, data: bytes | bytearray, start: int) -> str:
+        """Send bytes ``start..start+len(data)-1`` of a blob in one PATCH with its ``Content-Range`` (the OCI
+        chunked upload); returns the next location. Not retried here: see :meth:`upload_status`."""
+        headers = {"Content-Type": "application/octet-stream", "Content-Range": f"{start}-{start + len(data) - 1}"}
+        r = self.request("PATCH", location, scope=f"repository:{repo}:pull,push", absolute=True, body=data,
+                         headers=headers, ok=(202,), retry=False)
         r.read()
         return self._location(r)
+
+    def upload_status(self, repo: str, location: str) -> tuple[str, int]:
+        """Where an upload stands: its location and how many bytes the registry holds (``GET`` on the upload:
+        204 with ``Range: 0-LAST``), so a failed chunk is sent again from there."""
+        r = self.request("GET", location, scope=f"repository:{repo}:pull,push", absolute=True, ok=(204,))
+        r.read()
+        held = r.headers.get("Range", "0--1").strip()
+        first, _, last = held.partition("-")
+        if first != "0" or not last.lstrip("-").isdigit():
+            raise RegistryAnswerError(f"{self.endpoint.host}: upload status with a malformed Range {held[:40]!r}")
+        return (self._location(r) if r.headers.get("Location") else location), max(0, int(last) + 1)
 
     def finish_upload(self, repo: str, location: str, digest: Digest, data: bytes = b"") -> None:
         sep = "&" if "?" in location else "?"
@@ -419,6 +443,22 @@ def _media_type_of(data: bytes) -> str:
     if isinstance(obj.get("mediaType"), str) and obj["mediaType"]:
         return str(obj["mediaType"])
     return "application/vnd.oci.image.index.v1+json" if "manifests" in obj else "application/vnd.oci.image.manifest.v1+json"
+
+
+def _retry_after(value: str | None) -> float | None:
+    """A ``Retry-After`` header's wait in seconds (delta-seconds or an HTTP date), None when absent or unreadable."""
+    if not value:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return float(value)
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError):
+        return None
+    if when.tzinfo is None:
+        return None
+    return max(0.0, when.timestamp() - time.time())
 
 
 def _reason(exc: Exception) -> str:

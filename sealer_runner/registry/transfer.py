@@ -47,7 +47,8 @@ from .client import RegistryClient, make_pool
 from .config import RegistryConfig
 
 WORKERS = 4
-MONOLITHIC_LIMIT = 32 << 20  # larger blobs are streamed in one chunked PATCH
+CHUNK_SIZE = 32 << 20  # a blob up to this goes in one PUT, a larger one in PATCH requests of this size
+MONOLITHIC_LIMIT = CHUNK_SIZE
 BLOB_ATTEMPTS = 3
 
 
@@ -384,6 +385,19 @@ def _mount_sources(store: Store, dest: Reference) -> list[str]:
 
 def _upload(client: RegistryClient, store: Store, repo: str, desc: Descriptor, sources: list[str],
             reporter: TransferReporter) -> None:
+    """Send one blob, unless the registry has it or can mount it. A failure that can pass starts the blob
+    over (its HEAD first: the failed attempt may have landed), up to :data:`BLOB_ATTEMPTS` times."""
+    for attempt in range(BLOB_ATTEMPTS):
+        try:
+            _upload_once(client, store, repo, desc, sources, reporter)
+            return
+        except RegistryError as exc:
+            if not exc.retryable or attempt == BLOB_ATTEMPTS - 1:
+                raise
+
+
+def _upload_once(client: RegistryClient, store: Store, repo: str, desc: Descriptor, sources: list[str],
+                 reporter: TransferReporter) -> None:
     if client.blob_exists(repo, desc.digest, scope=f"repository:{repo}:pull,push"):
         reporter.blob_done(desc.digest, skipped=True)
         return
@@ -400,14 +414,51 @@ def _upload(client: RegistryClient, store: Store, repo: str, desc: Descriptor, s
         client.finish_upload(repo, location, desc.digest, data)
         reporter.blob_progress(desc.digest, len(data))
     else:
-        def chunks() -> Iterator[bytes]:
-            for block in store.iter_blob(desc.digest):  # verified: a damaged local blob aborts the upload
-                yield block
-                reporter.blob_progress(desc.digest, len(block))
-
-        location = client.upload_stream(repo, location, chunks())
+        location = _send_chunks(client, store, repo, desc, location, reporter)
         client.finish_upload(repo, location, desc.digest)
     reporter.blob_done(desc.digest, skipped=False)
+
+
+def _send_chunks(client: RegistryClient, store: Store, repo: str, desc: Descriptor, location: str,
+                 reporter: TransferReporter) -> str:
+    """PATCH the blob in :data:`CHUNK_SIZE` pieces, each with its Content-Range: a proxy's body-size limit
+    (nginx's client_max_body_size, a CDN's) passes, and a chunk that fails is sent again from where the
+    registry's upload status says it stands, not from the blob's start (or, when the registry cannot say,
+    the whole blob starts over). Returns the location to PUT."""
+    offset, reported = 0, 0
+    for attempt in range(BLOB_ATTEMPTS):
+        try:
+            for start, chunk in _chunks(store, desc.digest, offset):
+                location = client.upload_chunk(repo, location, chunk, start)
+                end = start + len(chunk)
+                if end > reported:
+                    reporter.blob_progress(desc.digest, end - reported)
+                    reported = end
+            return location
+        except RegistryError as exc:
+            if not exc.retryable or attempt == BLOB_ATTEMPTS - 1:
+                raise
+            try:
+                location, offset = client.upload_status(repo, location)
+            except RegistryError:  # the registry cannot say (distribution's state token is one answer behind
+                raise exc from None  # when a PATCH's answer was lost): the blob starts over, see _upload
+    raise AssertionError("unreachable")
+
+
+def _chunks(store: Store, digest: Digest, offset: int) -> Iterator[tuple[int, bytearray]]:
+    """``(start, bytes)`` pieces of :data:`CHUNK_SIZE` of a stored blob from *offset*; the blob is read whole
+    and verified, so a damaged local blob fails before its last piece is sent."""
+    position, start, buf = 0, offset, bytearray()
+    for block in store.iter_blob(digest):
+        if position + len(block) > offset:
+            buf += block[max(0, offset - position):]
+        position += len(block)
+        while len(buf) >= CHUNK_SIZE:
+            piece, buf = buf[:CHUNK_SIZE], buf[CHUNK_SIZE:]
+            yield start, piece
+            start += len(piece)
+    if buf:
+        yield start, buf
 
 
 def _parallel(fn, items) -> None:
