@@ -202,15 +202,15 @@ def bases(rootfs, configs):
     out = {}
     for config in configs:
         if needs_base(config) and config["path"] not in out:
-            data, _ = root.base(config["path"])
+            data = root.base(config["path"])[0]
             if data is None:
                 out[config["path"]] = None
                 continue
             try:
                 out[config["path"]] = data.decode("utf-8")
             except UnicodeDecodeError:
-                raise ConfigError("Config %s: %s is not UTF-8 text; it cannot be merged" % (config["name"],
-                                                                                           config["path"])) from None
+                raise ConfigError("Config %s: %s is not UTF-8 text; it cannot be merged"
+                                  % (config["name"], config["path"])) from None
     return out
 
 

@@ -84,7 +84,7 @@ def keep_heap():
 
 
 def hex_of(digest):
-    algo, _, value = str(digest).partition(":")
+    algo, _sep, value = str(digest).partition(":")
     if algo != "sha256" or len(value) != 64 or any(c not in "0123456789abcdef" for c in value):
         raise LayerError("not a sha256 digest: %r" % (digest,))
     return value
@@ -560,7 +560,7 @@ def classify(name):
     path = member_path(name)
     if not path:
         return "root", ""
-    parent, _, base = path.rpartition("/")
+    parent, _sep, base = path.rpartition("/")
     if base == OPAQUE:
         return "opaque", parent
     if base.startswith(WHITEOUT_META):
@@ -590,8 +590,8 @@ def check_member(member):
     if member.islnk():
         target, problem = _normalised(member.linkname)
         if problem or not target or classify(target)[0] != "entry":
-            raise UnsafeLayer("member %r: hardlink target %r: %s" % (member.name, member.linkname,
-                                                                      problem or "not a file of the layer"))
+            raise UnsafeLayer("member %r: hardlink target %r: %s"
+                              % (member.name, member.linkname, problem or "not a file of the layer"))
     return kind, path
 
 
@@ -797,8 +797,8 @@ class Extractor(object):
         """The in-root path of a hardlink's target: a regular file already there, reached without symlinks."""
         target, problem = _normalised(member.linkname)
         if problem or not target or classify(target)[0] != "entry":
-            raise UnsafeLayer("member %r: hardlink target %r: %s" % (member.name, member.linkname,
-                                                                      problem or "not a file of the layer"))
+            raise UnsafeLayer("member %r: hardlink target %r: %s"
+                              % (member.name, member.linkname, problem or "not a file of the layer"))
         if not self._real_dir(target.rpartition("/")[0], member):
             raise UnsafeLayer("member %r: hardlink target %r is not in the layer" % (member.name, member.linkname))
         full = os.path.join(self.root, target)
@@ -936,4 +936,4 @@ def _main(argv):
 
 
 if __name__ == "__main__":
-    sys.exit(_main(sys.argv))
+    raise SystemExit(_main(sys.argv))

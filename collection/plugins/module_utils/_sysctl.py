@@ -75,7 +75,6 @@ def write(root, key, wanted):
     return None
 
 
-
 def render(values, header):
     """The ``sysctl.d`` file holding *values*, keys sorted, under a comment *header*."""
     lines = ["# %s" % line for line in header.splitlines()]

@@ -154,7 +154,7 @@ def run(module):
         if not p["rootfs"]:
             raise _layers.LayerError("rootfs is required for state=present")
         digests = [layer["digest"] for layer in layers]
-        action, _ = _layers.plan(p["rootfs"], digests)
+        action = _layers.plan(p["rootfs"], digests)[0]
         result["action"] = action if module.check_mode else _layers.apply(p["store"], p["rootfs"], digests)
     result["changed"] = bool(result["fetched"]) or result.get("action", "none") != "none"
     return result

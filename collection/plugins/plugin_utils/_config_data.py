@@ -158,8 +158,8 @@ def _load_one(name, text, what):
 def _mapping(name, text, what):
     value = _load_one(name, text, what)
     if not isinstance(value, dict):
-        raise ConfigDataError("Config %s: %s: data must be a YAML mapping, not %s" % (name, what,
-                                                                                   type(value).__name__))
+        raise ConfigDataError("Config %s: %s: data must be a YAML mapping, not %s"
+                              % (name, what, type(value).__name__))
     return value
 
 
