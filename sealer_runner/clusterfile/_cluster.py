@@ -416,11 +416,19 @@ def _read_data_root(ctx: Ctx, node: YNode, path: str) -> str:
     return checked_str(ctx, node, path, v.host_directory)
 
 
+CLOUD_KEYS = ("region", "zone", "vpcId", "image", "allowFrom", "publicIP")
+PUBLIC_IP_CHOICES = ("none", "master0", "all")
+
+
 def _read_cloud(ctx: Ctx, node: YNode, path: str) -> CloudSpec:
-    cloud = fields(ctx, node, path, ("region", "zone"))
+    cloud = fields(ctx, node, path, CLOUD_KEYS)
     return CloudSpec(
         region=cloud.checked("region", lambda text: v.no_space(text, "region"), None),
         zone=cloud.checked("zone", lambda text: v.no_space(text, "zone"), None),
+        vpc_id=cloud.checked("vpcId", lambda text: v.no_space(text, "VPC id"), None),
+        machine_image=cloud.checked("image", lambda text: v.no_space(text, "machine image id"), None),
+        allow_from=cloud.read("allowFrom", lambda c, n, p: checked_items(c, n, p, v.cidr), ()),
+        public_ip=cloud.choice("publicIP", PUBLIC_IP_CHOICES, "public IP choice", "none"),
     )
 
 

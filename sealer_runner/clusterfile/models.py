@@ -274,6 +274,10 @@ class CloudSpec:
 
     region: str | None = None
     zone: str | None = None
+    vpc_id: str | None = None  # an existing VPC to use (never deleted)
+    machine_image: str | None = None  # AMI / ECS image id; default a current Debian or Ubuntu LTS
+    allow_from: tuple[str, ...] = ()  # CIDRs allowed to reach SSH and 6443 (the controller's)
+    public_ip: str = "none"  # none | master0 | all
 
 
 @dataclass(frozen=True)

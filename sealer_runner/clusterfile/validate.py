@@ -202,6 +202,16 @@ def ip_address(text: str) -> str:
         raise Invalid(str(exc)) from None
 
 
+def cidr(text: str) -> str:
+    """An IPv4/IPv6 network in CIDR form (``203.0.113.7/32``), host bits zero."""
+    import ipaddress
+
+    try:
+        return str(ipaddress.ip_network(text, strict=True))
+    except ValueError as exc:
+        raise Invalid(f"{q(text)} is not a CIDR network ({exc})") from None
+
+
 def host_or_ip(text: str) -> str:
     """A host name or an IP address (registry domains)."""
     try:
