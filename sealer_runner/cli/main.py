@@ -60,6 +60,8 @@ def _register() -> None:
     for module in (build_cmd, image_cmds, archive_cmds, registry_cmds, run_cmd):
         for command in module.COMMANDS:
             cli.add_command(command)
+    from .infra_cmd import infra  # cloud machines (issue 15)
+    cli.add_command(infra)
 
 
 @cli.command()

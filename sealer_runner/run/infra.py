@@ -1,0 +1,163 @@
+"""Cloud machines for a Clusterfile with ``provider: AWS`` or ``ALI_CLOUD``: the infra playbook's request,
+its outcome read from the event stream, and the record kept in the cluster's state dir.
+
+The playbook runs on the controller (localhost) through ansible-runner, like every other phase.
+Credentials and endpoints stay in the environment (boto3's chain, ``AWS_ENDPOINT_URL``;
+``ACCESSKEYID``/``ACCESSKEYSECRET``, ``ALIBABA_CLOUD_ENDPOINT_URL``); an instance password from the
+Clusterfile goes vaulted. ``<state>/infra.json`` holds ids and addresses only, never a secret.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ..clusterfile.models import CLOUD_PROVIDERS, PROVIDER_ALI_CLOUD, PROVIDER_AWS, ClusterSpec
+from ..errors import InputError, SealerError
+from ..util.fs import atomic_write_bytes
+from .cluster import PLAYBOOKS_DIR, ClusterState, collections_path
+from .runner import RunRequest, RunResult
+from .vault import OneTimeVault
+
+RECORD = "infra.json"
+MODULES = ("sealer.cluster.aws_ec2_instances", "sealer.cluster.ali_ecs_instances", "aws_ec2_instances",
+           "ali_ecs_instances")
+PUBLIC_IP = {"none": ("none", "none"), "master0": ("first", "none"), "all": ("all", "all")}
+
+
+class InfraError(SealerError):
+    """The cloud refused or failed; the message is the cloud's, naming the resource."""
+
+
+@dataclass
+class InfraOutcome:
+    """What the infra module reported: machines, plan, ids created/released, API calls."""
+
+    result: dict[str, Any] = field(default_factory=dict)
+    failed: bool = False
+
+    def __call__(self, event: dict[str, Any]) -> None:
+        data = event.get("event_data") or {}
+        if data.get("task_action") not in MODULES:
+            return
+        if event.get("event") == "runner_on_ok":
+            self.result = dict(data.get("res") or {})
+        elif event.get("event") == "runner_on_failed":
+            self.result, self.failed = dict(data.get("res") or {}), True
+
+    @property
+    def machines(self) -> list[dict[str, Any]]:
+        return list(self.result.get("machines") or ())
+
+    @property
+    def plan(self) -> list[str]:
+        return list(self.result.get("plan") or ())
+
+    @property
+    def api_calls(self) -> dict[str, int]:
+        return dict(self.result.get("api_calls") or {})
+
+
+def infra_vars(spec: ClusterSpec, state: str = "present") -> dict[str, Any]:
+    """``sealer_infra`` for the playbook, from the Clusterfile (no secret)."""
+    cluster = spec.cluster
+    if cluster.provider not in CLOUD_PROVIDERS:
+        raise InputError(f"{spec.filename}: provider is {cluster.provider}; infra needs provider AWS or ALI_CLOUD")
+    cloud = cluster.cloud
+    region = cloud.region if cloud else None
+    if not region and cluster.provider == PROVIDER_AWS:
+        raise InputError(f"{spec.filename}: set cloud.region for provider AWS")
+    first, rest = PUBLIC_IP[cloud.public_ip if cloud else "none"]
+    groups: list[dict[str, Any]] = []
+    for n, group in enumerate(cluster.host_groups):
+        machine = group.machine
+        role = "-".join(group.roles)
+        if any(g["role"] == role for g in groups):  # two groups of the same roles: each its own tag value
+            role = f"{role}-{n}"
+        groups.append({"role": role, "count": group.count,
+                       "cpu": machine.cpu if machine else None, "memory": machine.memory if machine else None,
+                       "instance_type": machine.instance_type if machine else None,
+                       "system_disk": machine.system_disk if machine else None,
+                       "data_disks": list(machine.data_disks) if machine else [],
+                       "public_ip": first if n == 0 else rest})
+    return {"provider": cluster.provider, "cluster": cluster.name, "region": region or "",
+            "zone": (cloud.zone if cloud else None) or "", "groups": groups,
+            "image_id": (cloud.machine_image if cloud else None) or "", "vpc_id": (cloud.vpc_id if cloud else None) or "",
+            "allow_from": list(cloud.allow_from) if cloud else [], "public_key": public_key(spec), "state": state}
+
+
+def public_key(spec: ClusterSpec) -> str:
+    """The public half of the Clusterfile's SSH key (``<pk>.pub``), when there is one."""
+    pk = spec.cluster.ssh.pk
+    if not pk:
+        return ""
+    path = Path(pk).expanduser().with_name(Path(pk).name + ".pub")
+    try:
+        return path.read_text().strip()
+    except OSError:
+        return ""
+
+
+def build_infra_request(spec: ClusterSpec, root: Path, *, state: str = "present", plan: bool = False,
+                        verbosity: int = 0) -> RunRequest:
+    cluster = spec.cluster
+    cs = ClusterState(root, cluster.name)
+    extravars: dict[str, Any] = {"sealer_infra": infra_vars(spec, state), "sealer_infra_plan": plan}
+    vault = None
+    password = cluster.ssh.passwd
+    if password is not None and cluster.provider == PROVIDER_ALI_CLOUD and state == "present":
+        vault = OneTimeVault.new()
+        extravars["sealer_infra_password"] = vault.encrypt(password)
+    inventory = {"all": {"hosts": {"localhost": {"ansible_connection": "local",
+                                                 "ansible_python_interpreter": sys.executable}}}}
+    cfg = "\n".join(["[defaults]", "gathering = explicit", "retry_files_enabled = False",
+                     "interpreter_python = auto_silent", ""])
+    return RunRequest(private_dir=cs.dir / "infra", project_dir=PLAYBOOKS_DIR, playbook="infra.yml",
+                      inventory=inventory, extravars=extravars, ansible_cfg=cfg,
+                      collections_path=collections_path(root), vault_password=vault.password if vault else None,
+                      forks=1, verbosity=verbosity)
+
+
+def check_outcome(result: RunResult, outcome: InfraOutcome) -> None:
+    """Raise with the cloud's message when the run failed."""
+    if result.ok and not outcome.failed:
+        return
+    message = str(outcome.result.get("msg") or "") or "\n".join(str(f) for f in result.failures)
+    message = message or result.output_tail or f"status {result.status}"
+    created = outcome.result.get("created") or {}
+    if any(created.values()):
+        made = ", ".join(f"{k}: {' '.join(v)}" for k, v in sorted(created.items()) if v)
+        message += f"\ncreated before the failure (tagged; `infra apply` resumes, `infra delete` releases): {made}"
+    raise InfraError(f"infra failed: {message}\nartifacts for post-mortem: {result.artifacts}")
+
+
+def read_record(root: Path, name: str) -> dict[str, Any] | None:
+    path = ClusterState(root, name).dir / RECORD
+    try:
+        return json.loads(path.read_text())
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError) as exc:
+        raise SealerError(f"{path}: unreadable infra record: {exc}") from None
+
+
+def write_record(root: Path, spec: ClusterSpec, outcome: InfraOutcome) -> Path:
+    """Record the machines and the network ids (no secret) in ``<state>/infra.json``."""
+    cluster = spec.cluster
+    path = ClusterState(root, cluster.name).dir / RECORD
+    path.parent.mkdir(parents=True, exist_ok=True)
+    record = {"provider": cluster.provider, "cluster": cluster.name,
+              "region": cluster.cloud.region if cluster.cloud else None, "updated": int(time.time()),
+              "machines": outcome.machines, "network": outcome.result.get("network") or {},
+              "api_calls": outcome.api_calls, "created": outcome.result.get("created") or {},
+              "complete": not outcome.failed}
+    atomic_write_bytes(path, (json.dumps(record, indent=2, sort_keys=True) + "\n").encode())
+    return path
+
+
+def forget_record(root: Path, name: str) -> None:
+    (ClusterState(root, name).dir / RECORD).unlink(missing_ok=True)
