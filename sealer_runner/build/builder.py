@@ -18,6 +18,7 @@ from ..image.platform import host_platform
 from ..image.reference import Reference, parse_reference
 from ..image.rootfs import captures, remember
 from ..image.store import PlatformManifest, Store
+from ..imagecache.collect import ImageContent, read_content
 from ..image.types import (
     ANNOTATION_CONTAINER_IMAGES,
     ANNOTATION_IMAGE_EXTENSION,
@@ -32,6 +33,7 @@ from ..kubefile import parse_kubefile, read_kubefile
 from ..kubefile.plan import BuildPlan, CopyStep, RunStep
 from ..registry.transfer import TransferReporter
 from . import images as images_step
+from . import validate
 from .cache import BuildCache, StepResult, cache_key
 from .copy import content_key, copy_entries
 from .filehash import FileHashCache
@@ -75,6 +77,7 @@ class BuildOptions:
     no_cache: bool = False
     image_type: str | None = None
     labels: Mapping[str, str] = field(default_factory=dict)
+    skip_validation: bool = False  # do not check the image's Kubernetes objects against its version
 
 
 @dataclass(frozen=True)
@@ -193,9 +196,13 @@ class Builder:
                     layers.append(result.layer.descriptor)
                     diff_ids.append(str(result.layer.diff_id))
                 history.append({"created": created_timestamp(), "created_by": step.text, "empty_layer": result.layer is None})
+        content = None
+        if self._images is not None or not options.skip_validation:
+            content = read_content(self._store, layers, images_step.app_infos(plan.apps, base_ext))
+        self._validate(plan, base, options, content)
         cached: list[dict] = []
         if self._images is not None:
-            cached, step = self._cache_images(plan, layers, platform, base, base_ext, chain)
+            cached, step = self._cache_images(plan, layers, platform, base, base_ext, chain, content)
             if step is not None:
                 if step.layer is not None:
                     layers.append(step.layer.descriptor)
@@ -234,13 +241,52 @@ class Builder:
         self._reporter.layer_written(layer, time.monotonic() - started)
         return self._cache.put(key, layer)
 
+    def _validate(self, plan: BuildPlan, base: PlatformManifest | None, options: BuildOptions,
+                  content: ImageContent | None) -> None:
+        """Every Kubernetes object of the image against the image's Kubernetes version (BuildError if not)."""
+        if options.skip_validation:
+            self._warn_once("Kubernetes objects not validated (--skip-validation)")
+        if content is None:
+            return
+        try:
+            target = validate.target_of(self._labels(plan, base, options), content.files)
+        except BuildError:
+            if not options.skip_validation:
+                raise
+            target = None
+        content.kube_version = target.render_version if target else None  # charts render for that version
+        if options.skip_validation:
+            return
+        objects, problems = validate.image_objects(content)
+        if not objects and not problems:
+            return
+        if target is None:
+            self._warn_once(f"{len(objects)} Kubernetes object(s) not validated: the image names no Kubernetes "
+                            "version (label cluster.alpha.sealer.io/cluster-runtime-version, kubernetesVersion in "
+                            "etc/kubeadm.yml, or KUBEVERSION)")
+            return
+        result = validate.validate(objects, target)
+        result.problems[:0] = problems
+        for message in result.notes:
+            self._reporter.note(message)
+        for message in result.warnings:
+            self._warn_once(message)
+        if result.problems:
+            raise result.error()
+        self._reporter.note(f"{result.objects} Kubernetes object(s) valid for {target.describe()}")
+
+    def _warn_once(self, message: str) -> None:
+        if message not in self._warned:
+            self._warned.add(message)
+            self._reporter.warning(message)
+
     def _cache_images(self, plan: BuildPlan, layers: list[Descriptor], platform: Platform,
-                      base: PlatformManifest | None, base_ext: ImageExtension | None, chain: str
-                      ) -> tuple[list[dict], StepResult | None]:
+                      base: PlatformManifest | None, base_ext: ImageExtension | None, chain: str,
+                      content: ImageContent | None = None) -> tuple[list[dict], StepResult | None]:
         """Find, fetch and store the container images the content needs; the records cover parent's too."""
         assert self._images is not None
         apps = images_step.app_infos(plan.apps, base_ext)
-        found = images_step.images_needed(self._store, layers, apps, base, self._images)
+        found = images_step.images_needed(self._store, layers, apps, base, self._images, content)
         if not found.wanted:
             return found.inherited, None
         self._reporter.note(f"caching {len(found.wanted)} container image(s) for {platform}")
@@ -302,7 +348,7 @@ class Builder:
         base_cfg = (base.config.get("config") or {}) if base else {}
         env = _env_map(base_cfg.get("Env") or [])
         env.update(dict(plan.env))
-        labels = {**(base_cfg.get("Labels") or {}), **dict(plan.labels), **dict(options.labels)}
+        labels = self._labels(plan, base, options)
         config: dict = {
             "created": created_timestamp(),
             "architecture": platform.architecture,
@@ -314,6 +360,11 @@ class Builder:
         if platform.variant:
             config["variant"] = platform.variant
         return self._store.put_json(config, MT_OCI_CONFIG)
+
+    @staticmethod
+    def _labels(plan: BuildPlan, base: PlatformManifest | None, options: BuildOptions) -> dict[str, str]:
+        base_cfg = (base.config.get("config") or {}) if base else {}
+        return {**(base_cfg.get("Labels") or {}), **dict(plan.labels), **dict(options.labels)}
 
     def _annotations(self, plan: BuildPlan, base: PlatformManifest | None, options: BuildOptions) -> dict[str, str]:
         parent = read_extension(base.manifest) if base else None

@@ -19,7 +19,7 @@ from ..image.registry_layout import CachedImage, layout_entries
 from ..image.rootfs import captures, remember
 from ..image.store import PlatformManifest, Store
 from ..image.types import Descriptor, Platform
-from ..imagecache.collect import AppInfo, find_images
+from ..imagecache.collect import AppInfo, ImageContent, find_images
 from ..imagecache.scan import scan_image_list
 from ..registry.transfer import FetchedImage, Registries, TransferReporter, fetch
 from ..util.fs import atomic_write_bytes
@@ -46,8 +46,8 @@ class ImagesFound:
 
 
 def images_needed(store: Store, layers: list[Descriptor], apps: list[AppInfo], base: PlatformManifest | None,
-                  options: ImageCacheOptions) -> ImagesFound:
-    uses = find_images(store, layers, apps)
+                  options: ImageCacheOptions, content: ImageContent | None = None) -> ImagesFound:
+    uses = find_images(store, layers, apps, content)
     for path in options.image_lists:
         uses += scan_image_list(_read(path), str(path))
     ignored = {parse_reference(u.image) for path in options.ignored_lists for u in scan_image_list(_read(path), str(path))}

@@ -97,11 +97,13 @@ class ConsoleReporter(BuildReporter):
               help="Ask the registries again for every container image, even those fetched by an earlier build.")
 @click.option("--ignore-missing-images", is_flag=True,
               help="Warn about, instead of failing on, images that cannot be fetched.")
+@click.option("--skip-validation", is_flag=True,
+              help="Do not check the image's Kubernetes objects against its Kubernetes version.")
 @click.pass_obj
 def build(app: AppContext, context: Path, kubefile: Path | None, tags: tuple[str, ...], build_args: tuple[str, ...],
           platforms: tuple[str, ...], no_cache: bool, image_type: str | None, labels: tuple[str, ...],
           image_lists: tuple[Path, ...], ignored_lists: tuple[Path, ...], pull: bool,
-          ignore_missing_images: bool) -> None:
+          ignore_missing_images: bool, skip_validation: bool) -> None:
     """Build a cluster image from a Kubefile and the files in CONTEXT.
 
     Each COPY, APP, CNI, CSI and RUN instruction becomes one layer. Layers are
@@ -115,6 +117,14 @@ def build(app: AppContext, context: Path, kubefile: Path | None, tags: tuple[str
     directory the cluster serves at run time, so nothing is pulled from outside.
     An image fetched by an earlier build is reused without asking the registry
     again (a rebuild works offline); --pull re-resolves every tag.
+
+    Before that, every Kubernetes object in the image (YAML files, APP/CNI/CSI
+    apps, rendered Helm charts) is validated against the image's Kubernetes
+    version (label cluster.alpha.sealer.io/cluster-runtime-version, its base
+    image's, kubernetesVersion in etc/kubeadm.yml, or KUBEVERSION): an API the
+    version no longer serves (e.g. policy/v1beta1 PodSecurityPolicy on 1.25+)
+    fails the build, naming file, line, object and what replaces the API.
+    --skip-validation builds without this check.
 
     \b
     Examples:
@@ -136,6 +146,7 @@ def build(app: AppContext, context: Path, kubefile: Path | None, tags: tuple[str
         no_cache=no_cache,
         image_type=image_type,
         labels=label_map,
+        skip_validation=skip_validation,
     )
     started = time.monotonic()
     images = ImageCacheOptions(app.registries, tuple(image_lists), tuple(ignored_lists), ignore_missing_images, pull)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import shlex
 from pathlib import Path
 from typing import Any, Iterable
@@ -19,21 +20,42 @@ def _engine() -> Any:
     return helm_python
 
 
-def render(chart: Path | bytes, values: dict[str, Any], *, release: str, where: str) -> dict[str, str]:
-    """``helm template RELEASE CHART`` with *values*: template name -> rendered text (CRDs included)."""
+def render(chart: Path | bytes, values: dict[str, Any], *, release: str, where: str,
+           kube_version: str | None = None) -> dict[str, str]:
+    """``helm template RELEASE CHART`` with *values*: template name -> rendered text (CRDs included).
+
+    *kube_version* (``v1.30.2``) is what ``.Capabilities.KubeVersion`` says, as ``helm template
+    --kube-version`` does; without it, Helm's built-in default.
+    """
     _helm = _engine()
     if _helm is None:
         raise BuildError(f"{where}: cannot render Helm charts here: helm-python-sdk is not available on this platform")
     try:
         loaded = _helm.Chart.load_archive(chart) if isinstance(chart, bytes) else _helm.Chart.load(str(chart))
         with loaded as ch:
-            out = ch.render(values or None, name=release, namespace="default", is_install=True)
+            out = _render(_helm, ch, values, release, kube_version)
             crds = _crd_texts(ch)
     except _helm.HelmError as exc:
         raise BuildError(f"{where}: helm could not render the chart: {exc}") from exc
     rendered = {name: text for name, text in out.items() if not name.endswith("NOTES.txt") and text.strip()}
     rendered.update(crds)
     return rendered
+
+
+def _render(helm: Any, chart: Any, values: dict[str, Any], release: str, kube_version: str | None) -> dict[str, str]:
+    opts = {"name": release, "namespace": "default", "is_install": True}
+    if kube_version:
+        # Chart.render() (0.2.x) does not pass kube_version on, though the engine reads it: call the engine.
+        try:
+            from helm_python import _native
+            from helm_python.chart import _dumps
+        except ImportError:  # pragma: no cover - another helm-python-sdk layout: render as Helm's default
+            pass
+        else:
+            text = _native.call_string("helm_render", chart._raw(), _dumps(values or None),
+                                       json.dumps({**opts, "kube_version": kube_version}))
+            return json.loads(text)
+    return chart.render(values or None, **opts)
 
 
 def _crd_texts(chart: Any) -> dict[str, str]:

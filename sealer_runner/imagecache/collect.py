@@ -39,8 +39,48 @@ class AppInfo:
     cmds: tuple[str, ...]
 
 
-def find_images(store: Store, layers: Iterable[Descriptor], apps: Iterable[AppInfo]) -> list[ImageUse]:
-    """Image references in the merged content of *layers* (later layers win, whiteouts honoured)."""
+class ImageContent:
+    """The merged files of an image's layers that the scanners read, and its Helm charts, rendered once.
+
+    The image scan (container images) and the build-time validation (Kubernetes objects) both read
+    it: a chart is rendered at most once per build, whichever asks first.
+    """
+
+    def __init__(self, files: Mapping[str, bytes], apps: Iterable[AppInfo]) -> None:
+        self.files = dict(files)
+        self._app_cmds = {f"{APPS}/{a.name}": a.cmds for a in apps}
+        self._charts = _chart_roots(self.files)
+        self._rendered: list[tuple[str, dict[str, str]]] | None = None
+        self.kube_version: str | None = None
+        """``.Capabilities.KubeVersion`` for the charts (``v1.30.2``); set before the first rendering."""
+
+    def texts(self) -> Iterable[tuple[str, str]]:
+        """(path, text) of every UTF-8 file outside chart directories, sorted by path."""
+        for path, data in sorted(self.files.items()):
+            if any(path.startswith(root + "/") for root in self._charts):
+                continue
+            text = _text(data)
+            if text is not None:
+                yield path, text
+
+    def yaml_texts(self) -> Iterable[tuple[str, str]]:
+        """(path, text) of the YAML files (``.yaml``, ``.yml``, ``.tmpl``) outside chart directories."""
+        return ((path, text) for path, text in self.texts() if path.endswith(YAML_SUFFIXES))
+
+    def rendered_charts(self) -> list[tuple[str, dict[str, str]]]:
+        """(chart path, {template name: rendered text}) for every chart directory and chart archive."""
+        if self._rendered is None:
+            kube = self.kube_version
+            rendered = [(root, _render_chart(self.files, root, self._app_cmds, kube)) for root in self._charts]
+            for path, data in sorted(self.files.items()):
+                if path.endswith(".tgz") and path.startswith((APPS + "/", "charts/")):
+                    rendered.append((path, _render_chart_archive(path, data, self._app_cmds, self.files, kube)))
+            self._rendered = rendered
+        return self._rendered
+
+
+def read_content(store: Store, layers: Iterable[Descriptor], apps: Iterable[AppInfo]) -> ImageContent:
+    """The merged content of *layers* (later layers win, whiteouts honoured)."""
     files: dict[str, bytes] = {}
     for layer in layers:
         kept, removed = _layer_files(store, layer)
@@ -49,24 +89,21 @@ def find_images(store: Store, layers: Iterable[Descriptor], apps: Iterable[AppIn
             for name in [n for n in files if n == path or n.startswith(prefix)]:
                 del files[name]
         files.update(kept)
-    charts = _chart_roots(files)
+    return ImageContent(files, apps)
+
+
+def find_images(store: Store, layers: Iterable[Descriptor], apps: Iterable[AppInfo],
+                content: ImageContent | None = None) -> list[ImageUse]:
+    """Image references in the merged content of *layers* (or in *content*, already read from them)."""
+    content = content if content is not None else read_content(store, layers, apps)
     uses: list[ImageUse] = []
-    for path, data in sorted(files.items()):
-        if any(path.startswith(root + "/") for root in charts):
-            continue
-        text = _text(data)
-        if text is None:
-            continue
+    for path, text in content.texts():
         if PurePosixPath(path).name == "imageList":
             uses += scan_image_list(text, path)
         elif path.endswith(YAML_SUFFIXES):
             uses += scan_yaml(text, path)
-    app_cmds = {f"{APPS}/{a.name}": a.cmds for a in apps}
-    for root in charts:
-        uses += _scan_chart(files, root, app_cmds)
-    for path, data in sorted(files.items()):
-        if path.endswith(".tgz") and path.startswith((APPS + "/", "charts/")):
-            uses += _scan_chart_archive(path, data, app_cmds, files)
+    for where, rendered in content.rendered_charts():
+        uses += _scan_rendered(rendered, where)
     return uses
 
 
@@ -138,24 +175,24 @@ def _app_context(path: str, app_cmds: Mapping[str, tuple[str, ...]]) -> tuple[st
     return "", ()
 
 
-def _scan_chart(files: Mapping[str, bytes], root: str, app_cmds: Mapping[str, tuple[str, ...]]) -> list[ImageUse]:
+def _render_chart(files: Mapping[str, bytes], root: str, app_cmds: Mapping[str, tuple[str, ...]],
+                  kube_version: str | None) -> dict[str, str]:
     app_dir, cmds = _app_context(root, app_cmds)
     with tempfile.TemporaryDirectory(prefix="sr-chart-") as tmp:
         rootfs = _materialize(files, app_dir or root, Path(tmp))
         values = values_from_commands(cmds, rootfs / app_dir, root) if app_dir else {}
-        rendered = render(rootfs / root, values, release=PurePosixPath(app_dir or root).name, where=root)
-    return _scan_rendered(rendered, root)
+        return render(rootfs / root, values, release=PurePosixPath(app_dir or root).name, where=root,
+                      kube_version=kube_version)
 
 
-def _scan_chart_archive(path: str, data: bytes, app_cmds: Mapping[str, tuple[str, ...]],
-                        files: Mapping[str, bytes]) -> list[ImageUse]:
+def _render_chart_archive(path: str, data: bytes, app_cmds: Mapping[str, tuple[str, ...]],
+                          files: Mapping[str, bytes], kube_version: str | None) -> dict[str, str]:
     app_dir, cmds = _app_context(path, app_cmds)
     with tempfile.TemporaryDirectory(prefix="sr-chart-") as tmp:
         rootfs = _materialize(files, app_dir, Path(tmp)) if app_dir else Path(tmp)
         values = values_from_commands(cmds, rootfs / app_dir, path) if app_dir else {}
         release = PurePosixPath(app_dir).name if app_dir else PurePosixPath(path).stem
-        rendered = render(data, values, release=release, where=path)
-    return _scan_rendered(rendered, path)
+        return render(data, values, release=release, where=path, kube_version=kube_version)
 
 
 def _materialize(files: Mapping[str, bytes], prefix: str, base: Path) -> Path:

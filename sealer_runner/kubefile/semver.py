@@ -69,3 +69,92 @@ def _constraint(tokens: list[str], index: int) -> int:
     if _OPERATOR_RE.fullmatch(token) and index + 1 < len(tokens):
         return 2 if _VERSION_RE.fullmatch(tokens[index + 1]) else 0
     return 1 if _CONSTRAINT_RE.fullmatch(token) else 0
+
+
+# ------------------------------------------------------------------ evaluation
+
+Version = tuple[int, int, int]
+
+
+def admits(text: str, version: Version) -> bool:
+    """Whether the (valid) range *text* admits *version*, with Masterminds/semver v3's rules: a partial
+    version is a wildcard for ``=``, ``>`` and ``<=`` (``>1.25`` is ``>=1.26.0``, ``<=1.25`` takes every
+    1.25.x), ``~1.25`` is ``>=1.25.0 <1.26.0`` and ``^1.25`` is ``>=1.25.0 <2.0.0``."""
+    for alternative in validate_range(text).split("||"):
+        tokens = [t for part in alternative.split(",") for t in part.split()]
+        if all(_holds(op, bound, version) for op, bound in _constraints(tokens)):
+            return True
+    return False
+
+
+def _constraints(tokens: list[str]) -> list[tuple[str, str]]:
+    out: list[tuple[str, str]] = []
+    index = 0
+    while index < len(tokens):
+        if _hyphen_range(tokens, index):
+            out += [(">=", tokens[index]), ("<=", tokens[index + 2])]
+            index += 3
+            continue
+        token = tokens[index]
+        if _OPERATOR_RE.fullmatch(token):
+            out.append((token, tokens[index + 1]))
+            index += 2
+            continue
+        match = _OPERATOR_RE.match(token)
+        op = match.group(0) if match and not _VERSION_RE.fullmatch(token) else ""
+        out.append((op, token[len(op):]))
+        index += 1
+    return out
+
+
+def _bound(text: str) -> tuple[list[int | None], int]:
+    """The numbers of a constraint's version (None where a wildcard or missing) and how many were given."""
+    core = text.lstrip("v").split("-", 1)[0].split("+", 1)[0]
+    parts: list[int | None] = [None if p in ("x", "X", "*") else int(p) for p in core.split(".")]
+    return parts + [None] * (3 - len(parts)), len(parts)
+
+
+def _holds(op: str, text: str, version: Version) -> bool:
+    (major, minor, patch), _ = _bound(text)
+    if major is None:  # "*", "x": any version
+        return op != "!="
+    floor = (major, minor or 0, patch or 0)
+    minor_dirty, patch_dirty = minor is None, minor is None or patch is None
+    if op in ("", "="):
+        return _equal(version, floor, minor_dirty, patch_dirty)
+    if op == "!=":
+        return not _equal(version, floor, minor_dirty, patch_dirty)
+    if op == ">":
+        if not patch_dirty:
+            return version > floor
+        if version[0] != major:
+            return version[0] > major
+        return False if minor_dirty else version[1] > floor[1]
+    if op in (">=", "=>"):
+        return version >= floor
+    if op == "<":
+        return version < floor
+    if op in ("<=", "=<"):
+        if not patch_dirty:
+            return version <= floor
+        if version[0] != major:
+            return version[0] < major
+        return True if minor_dirty else version[1] <= floor[1]
+    if op in ("~", "~>"):
+        return version >= floor and version[0] == major and (minor_dirty or version[1] == floor[1])
+    # "^": no change left of the first non-zero number
+    if version < floor:
+        return False
+    if major > 0 or minor_dirty:
+        return version[0] == major
+    if floor[1] > 0 or patch_dirty:
+        return version[:2] == floor[:2]
+    return version == floor
+
+
+def _equal(version: Version, floor: Version, minor_dirty: bool, patch_dirty: bool) -> bool:
+    if minor_dirty:
+        return version[0] == floor[0]
+    if patch_dirty:
+        return version[:2] == floor[:2]
+    return version == floor
