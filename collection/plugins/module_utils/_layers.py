@@ -225,12 +225,15 @@ def fetch(store, urls, digest, wait=0, timeout=300, sleep=None):
     import urllib.request  # here, not at the top: `receive` starts ~0.1 s sooner without it
 
     sleep = sleep or time.sleep
+    opener = urllib.request.build_opener()
     errors = []
     deadline = time.monotonic() + wait  # one wait for the layer, whichever source finally has it
     for url in urls:
         while True:
             try:
-                with urllib.request.urlopen("%s/%s" % (url.rstrip("/"), hex_of(digest)), timeout=timeout) as resp:
+                # urlopen's own default opener; not ansible's open_url, which this file cannot import
+                # when it runs as a plain script on a host (`_layers.py serve`/`receive`)
+                with opener.open("%s/%s" % (url.rstrip("/"), hex_of(digest)), timeout=timeout) as resp:
                     return receive(store, digest, resp)
             except urllib.error.HTTPError as exc:
                 if exc.code == 404 and time.monotonic() < deadline:
@@ -521,6 +524,7 @@ IMPLICIT = WHITEOUT_META + ".sealer-implicit"
 TREE_MARK = WHITEOUT_META + ".sealer-tree-1"
 _EXTENDED = (tarfile.XHDTYPE, tarfile.XGLTYPE, tarfile.SOLARIS_XHDTYPE, tarfile.GNUTYPE_LONGNAME,
              tarfile.GNUTYPE_LONGLINK)
+_GNUTYPE_SPARSE = tarfile.GNUTYPE_SPARSE  # the hooks below name their argument tarfile, as CPython does
 _LONG_DIGITS = re.compile(br"[0-9]{65}")
 _NOFOLLOW = getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
 
@@ -631,34 +635,34 @@ class LayerTarInfo(tarfile.TarInfo):
     regular expressions see them, and sparse members are refused. Pass as ``tarfile.open(tarinfo=...)``.
     (Hooks CPython's ``_proc_member``/``_proc_pax``, the same from 3.9 to 3.13.)"""
 
-    def _proc_member(self, tarfile_):
+    def _proc_member(self, tarfile):
         if self.size < 0:
             raise UnsafeLayer("tar header at offset %d: a negative size" % self.offset)
-        if self.type == tarfile.GNUTYPE_SPARSE:
+        if self.type == _GNUTYPE_SPARSE:
             raise UnsafeLayer("member %r: sparse files are not allowed in layers" % self.name)
         if self.type not in _EXTENDED:
-            return super()._proc_member(tarfile_)
+            return super()._proc_member(tarfile)
         if self.size > MAX_EXTENDED_HEADER:
             raise UnsafeLayer("tar header at offset %d: an extended header of %d bytes (the cap is %d)"
                               % (self.offset, self.size, MAX_EXTENDED_HEADER))
-        depth = getattr(tarfile_, "_sealer_header_chain", 0)
+        depth = getattr(tarfile, "_sealer_header_chain", 0)
         if depth >= MAX_HEADER_CHAIN:
             raise UnsafeLayer("tar header at offset %d: over %d extended headers in a row" % (self.offset, depth))
-        tarfile_._sealer_header_chain = depth + 1
+        tarfile._sealer_header_chain = depth + 1
         try:
-            return super()._proc_member(tarfile_)
+            return super()._proc_member(tarfile)
         finally:
-            tarfile_._sealer_header_chain = depth
+            tarfile._sealer_header_chain = depth
 
-    def _proc_pax(self, tarfile_):
-        data = tarfile_.fileobj.read(self._block(self.size))
+    def _proc_pax(self, tarfile):
+        data = tarfile.fileobj.read(self._block(self.size))
         _check_pax(data[:self.size], self.offset)
-        stream = tarfile_.fileobj
-        tarfile_.fileobj = _Replay(data, stream)
+        stream = tarfile.fileobj
+        tarfile.fileobj = _Replay(data, stream)
         try:
-            return super()._proc_pax(tarfile_)
+            return super()._proc_pax(tarfile)
         finally:
-            tarfile_.fileobj = stream
+            tarfile.fileobj = stream
 
     def _proc_gnusparse_00(self, *_args):
         raise UnsafeLayer("tar header at offset %d: sparse files are not allowed in layers" % self.offset)
