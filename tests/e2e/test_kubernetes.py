@@ -1,0 +1,189 @@
+"""The kubeadm runtime on booted hosts (systemd-nspawn), with **stand-ins** for kubeadm, kubelet and
+kubectl (tests/support/kube_standins/): no Kubernetes release can be had here. The stand-ins validate
+every call as the real tools would (flags, kubeadm's --config mixing rule, the config's fields against the
+kubeadm API tables, own advertise addresses, the CRI socket, the kubelet unit) and log it to
+/var/log/kube-standin.log on each host; these tests read those logs. systemd, containerd and the registry
+are real. The hosts' kernel has no IPVS and cannot make dummy links: ipvsadm and ip (for the link
+`sealer-ipvs` only) are stand-ins too, keeping the table lvscare applied in a file the test reads.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+import yaml
+
+from sealer_runner.cli.main import main as cli_main
+from sealer_runner.image.store import Store
+from tests.support.base_image import build_kubernetes_standin_image, install_ipvs_standins, missing_binaries
+
+pytestmark = [pytest.mark.e2e, pytest.mark.kubernetes]
+if missing_binaries():
+    pytestmark.append(pytest.mark.skip(reason=f"missing {missing_binaries()} (run scripts/install.sh)"))
+
+VIP = "10.103.97.2"
+APP = """\
+apiVersion: v1
+kind: ConfigMap
+metadata: {name: web}
+data: {mode: offline}
+"""
+
+
+def kubernetes_image(tmp: Path, root: Path) -> str:
+    """A cluster image on the stand-in Kubernetes base, with one kube app launched with kubectl."""
+    base = build_kubernetes_standin_image(Store(root), tmp)
+    ctx = tmp / "k8s-app"
+    (ctx / "app").mkdir(parents=True)
+    (ctx / "app" / "web.yaml").write_text(APP)
+    (ctx / "Kubefile").write_text(f"FROM {base}\nAPP web local://app/web.yaml\nLAUNCH [\"web\"]\n")
+    assert cli_main(["--root", str(root), "-q", "build", "--platform", "linux/amd64", "-t",
+                     "example.com/e2e/k8s:v1", str(ctx)]) == 0
+    return "example.com/e2e/k8s:v1"
+
+
+def clusterfile(path: Path, name: str, image: str, masters, nodes, key: Path) -> Path:
+    path.write_text(f"""\
+apiVersion: sealer.io/v2
+kind: Cluster
+metadata: {{name: {name}}}
+spec:
+  image: {image}
+  ssh: {{pk: {key}}}
+  hosts:
+    - {{ips: [{', '.join(h.ip for h in masters)}], roles: [master]}}
+    - {{ips: [{', '.join(h.ip for h in nodes)}], roles: [node]}}
+---
+apiVersion: kubeadm.k8s.io/v1beta3
+kind: ClusterConfiguration
+apiServer:
+  certSANs: [k8s.example.com]
+""")
+    return path
+
+
+def log_of(host) -> list[dict]:
+    path = host.rootfs / "var/log/kube-standin.log"
+    return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
+
+
+def calls(host, tool: str, verb: str | None = None) -> list[dict]:
+    return [e for e in log_of(host) if e["tool"] == tool and (verb is None or e["argv"][:1] == [verb])]
+
+
+def hosts_line(host) -> list[str]:
+    return [line for line in (host.rootfs / "etc/hosts").read_text().splitlines()
+            if re.search(r"\sapiserver\.cluster\.local(\s|$)", line)]
+
+
+def run(root: Path, cf: Path, capsys) -> str:
+    capsys.readouterr()
+    rc = cli_main(["--root", str(root), "run", "-f", str(cf)])
+    err = capsys.readouterr().err
+    assert rc == 0, err
+    return err
+
+
+def check_cluster(root: Path, name: str, masters, nodes) -> dict:
+    """What every kubeadm cluster run must have left; returns master0's issued secrets."""
+    master0 = masters[0]
+    issued = json.loads((master0.rootfs / "etc/kubernetes/standin-issued").read_text())
+    for host in [*masters, *nodes]:
+        errors = [e for e in log_of(host) if e.get("error") and e["tool"] != "kubelet"]
+        assert not errors, f"{host.name}: a stand-in refused a call: {errors}"
+        assert host.ssh("systemctl is-active kubelet").stdout.strip() == "active", host.name
+        kubelet = [e for e in calls(host, "kubelet") if not e.get("error")]
+        assert kubelet and kubelet[-1]["cgroup_driver"] == "systemd", host.name
+    # one init, on master0, with the merged config (image < Clusterfile < forced)
+    inits = [e for h in [*masters, *nodes] for e in calls(h, "kubeadm", "init") if e["argv"][1:2] != ["phase"]]
+    assert [e["host"] for e in inits] == [master0.name]
+    assert "--upload-certs" in inits[0]["argv"]
+    config = {d["kind"]: d for d in yaml.safe_load_all((master0.rootfs / "etc/kubernetes/kubeadm.yaml").read_text())}
+    cluster = config["ClusterConfiguration"]
+    assert cluster["controlPlaneEndpoint"] == "apiserver.cluster.local:6443"
+    assert cluster["imageRepository"] == "sea.hub:5000", "forced: the cluster's registry, not the image's"
+    assert {"127.0.0.1", "apiserver.cluster.local", VIP, "k8s.example.com", *(m.ip for m in masters)} \
+        <= set(cluster["apiServer"]["certSANs"])
+    assert cluster["networking"]["podSubnet"] == "100.64.0.0/10" and cluster["apiServer"]["extraArgs"][
+        "audit-log-maxage"] == "7", "the image's etc/kubeadm.yml is a source"
+    assert config["KubeletConfiguration"]["cgroupDriver"] == "systemd", "forced over the image's cgroupfs"
+    assert config["KubeletConfiguration"]["maxPods"] == 120
+    assert f"{VIP}/32" in config["KubeProxyConfiguration"]["ipvs"]["excludeCIDRs"]
+    assert config["InitConfiguration"]["localAPIEndpoint"]["advertiseAddress"] == master0.ip
+    # workers: through the VIP, with init's token and CA hash, after lvscare's rules were in place
+    for node in nodes:
+        (joined,) = calls(node, "kubeadm", "join")
+        assert joined["endpoint"] == f"{VIP}:6443" and not joined["control_plane"]
+        assert joined["used"]["token"] in issued["tokens"]
+        assert joined["used"]["ca_cert_hashes"] == [issued["ca_cert_hash"]]
+        assert joined["apiserver_name"] == VIP
+        assert f"-A -t {VIP}:6443 -s rr" in joined["ipvs"], joined["ipvs"]
+        for master in masters:
+            assert f"-a -t {VIP}:6443 -r {master.ip}:6443 -m -w 1" in joined["ipvs"]
+        assert (node.rootfs / "etc/kubernetes/kubeadm.yaml").stat().st_mode & 0o777 == 0o600
+        assert hosts_line(node) == [f"{VIP} apiserver.cluster.local"]
+        unit = (node.rootfs / "etc/systemd/system/sealer-lvscare.service").read_text()
+        assert f"--vs {VIP}:6443" in unit and all(f"--rs {m.ip}:6443" in unit for m in masters)
+        assert node.ssh("systemctl is-active sealer-lvscare").stdout.strip() == "active"
+        table = json.loads((node.rootfs / "var/lib/kube-standin/ipvs.json").read_text())
+        assert set(table) == {f"{VIP}:6443"}
+    for master in masters:
+        assert hosts_line(master) == [f"{master.ip} apiserver.cluster.local"], "a master resolves to itself"
+        assert not (master.rootfs / "etc/systemd/system/sealer-lvscare.service").exists(), "lvscare on nodes only"
+        assert not calls(master, "ipvsadm")
+    # admin.conf on the controller, 0600, as on master0
+    admin = root / "clusters" / name / "admin.conf"
+    assert admin.stat().st_mode & 0o777 == 0o600
+    assert admin.read_bytes() == (master0.rootfs / "etc/kubernetes/admin.conf").read_bytes()
+    # the app launched with kubectl against the new cluster
+    (applied,) = calls(master0, "kubectl", "apply")
+    assert applied["kubeconfig"] == "/etc/kubernetes/admin.conf"
+    assert applied["applied"] == [f"/var/lib/sealer/data/{name}/rootfs/application/apps/web/web.yaml"]
+    return issued
+
+
+def test_kubeadm_one_master_two_nodes(tmp_path, test_hosts_factory, capsys):
+    root = tmp_path / "store"
+    image = kubernetes_image(tmp_path, root)
+    with test_hosts_factory(3) as hosts:
+        for host in hosts:
+            install_ipvs_standins(host.rootfs)
+        masters, nodes = list(hosts)[:1], list(hosts)[1:]
+        cf = clusterfile(tmp_path / "Clusterfile", "k8s", image, masters, nodes, hosts.key)
+        run(root, cf, capsys)
+        check_cluster(root, "k8s", masters, nodes)
+
+        before = {h.name: len(log_of(h)) for h in hosts}
+        second = run(root, cf, capsys)
+        assert ": 0 change(s)" in second, second
+        again = {h.name: [e for e in log_of(h)[before[h.name]:] if e["tool"] == "kubeadm"] for h in hosts}
+        assert not any(again.values()), f"a re-run of a healthy cluster calls kubeadm: {again}"
+
+
+def test_kubeadm_ha_three_masters_two_nodes(tmp_path, test_hosts_factory, capsys):
+    root = tmp_path / "store"
+    image = kubernetes_image(tmp_path, root)
+    with test_hosts_factory(5) as hosts:
+        for host in hosts:
+            install_ipvs_standins(host.rootfs)
+        masters, nodes = list(hosts)[:3], list(hosts)[3:]
+        cf = clusterfile(tmp_path / "Clusterfile", "ha", image, masters, nodes, hosts.key)
+        run(root, cf, capsys)
+        issued = check_cluster(root, "ha", masters, nodes)
+        joins = sorted((e for m in masters[1:] for e in calls(m, "kubeadm", "join")), key=lambda e: e["start"])
+        assert len(joins) == 2 and {e["host"] for e in joins} == {m.name for m in masters[1:]}
+        for joined in joins:
+            assert joined["control_plane"] and joined["endpoint"] == f"{masters[0].ip}:6443", "through master0"
+            assert joined["apiserver_name"] == masters[0].ip, "apiserver.cluster.local is master0 while joining"
+            assert joined["used"]["certificate_key"] in issued["certificate_keys"]
+            assert joined["used"]["token"] in issued["tokens"]
+        assert joins[0]["time"] <= joins[1]["start"], "control-plane joins one at a time"
+        node_joins = [e for n in nodes for e in calls(n, "kubeadm", "join")]
+        assert all(e["start"] >= joins[-1]["time"] for e in node_joins), "nodes join after the masters"
+        # in parallel: their runs overlap
+        assert max(e["start"] for e in node_joins) < min(e["time"] for e in node_joins), node_joins
+
+        assert ": 0 change(s)" in run(root, cf, capsys)

@@ -1,0 +1,368 @@
+"""**Stand-in** for kubeadm (tests only; see _standin.py). It validates as the real one does and records
+what it was asked; it does not make a cluster. What it checks:
+
+* flags: only those the real subcommand has; with ``--config`` only kubeadm's mixable flags
+  (``ValidateMixedArguments``: config, ignore-preflight-errors, dry-run, kubeconfig, node-name,
+  kubeconfig-dir, upload-certs, print-join-command, rootfs, v, log-file and any skip-*);
+* the config file: every document's fields against the kubeadm API tables (strict decoding), an API
+  version this kubeadm version reads, kubernetesVersion equal to its own, advertise addresses that are
+  this host's, the CRI socket present (containerd running), the kubelet installed and enabled;
+* joins: token ``[a-z0-9]{6}.[a-z0-9]{16}``, CA hash ``sha256:<64 hex>``, certificate key of 64 hex for a
+  control-plane join (that they are the ones init issued is checked by the tests, from the log and
+  master0's /etc/kubernetes/standin-issued: the hosts share no state);
+* preflight: a host that already has admin.conf (init) or kubelet.conf (join) is refused, as kubeadm does.
+
+What it does where the tool under test depends on it: init prints the join commands in kubeadm's shape,
+writes admin.conf and the other kubeconfigs, the pki, the static pod manifests, the kubelet's config.yaml
+and kubeadm-flags.env, and (re)starts the kubelet; join writes kubelet.conf (and, for a control-plane
+join, the control-plane files); ``token create --print-join-command`` and ``init phase upload-certs`` issue
+new secrets.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import secrets
+import socket
+import string
+import subprocess
+import time
+
+from _standin import (ISSUED, K8S, NODES, StandinError, flag, is_true, load_documents, local_addresses, main,
+                      parse_flags, read_json, settings, split_endpoint, systemctl, unknown_fields, write)
+
+GLOBAL = {"v": True, "log-file": True, "rootfs": True, "add-dir-header": False, "skip-headers": False,
+          "skip-log-headers": False, "help": False}
+INIT = {"config": True, "upload-certs": False, "certificate-key": True, "control-plane-endpoint": True,
+        "apiserver-advertise-address": True, "apiserver-bind-port": True, "apiserver-cert-extra-sans": True,
+        "pod-network-cidr": True, "service-cidr": True, "service-dns-domain": True, "kubernetes-version": True,
+        "image-repository": True, "cri-socket": True, "node-name": True, "cert-dir": True, "token": True,
+        "token-ttl": True, "skip-phases": True, "skip-token-print": False, "skip-certificate-key-print": False,
+        "patches": True, "dry-run": False, "feature-gates": True, "ignore-preflight-errors": True, **GLOBAL}
+JOIN = {"config": True, "token": True, "discovery-token": True, "discovery-token-ca-cert-hash": True,
+        "discovery-token-unsafe-skip-ca-verification": False, "discovery-file": True, "tls-bootstrap-token": True,
+        "control-plane": False, "certificate-key": True, "apiserver-advertise-address": True,
+        "apiserver-bind-port": True, "node-name": True, "cri-socket": True, "skip-phases": True, "patches": True,
+        "dry-run": False, "ignore-preflight-errors": True, **GLOBAL}
+TOKEN_CREATE = {"print-join-command": False, "certificate-key": True, "ttl": True, "usages": True, "groups": True,
+                "description": True, "config": True, "kubeconfig": True, "dry-run": False, **GLOBAL}
+UPLOAD_CERTS = {"upload-certs": False, "certificate-key": True, "config": True, "kubeconfig": True,
+                "skip-certificate-key-print": False, **GLOBAL}
+MIXABLE = {"config", "ignore-preflight-errors", "dry-run", "kubeconfig", "node-name", "kubeconfig-dir",
+           "upload-certs", "print-join-command", "rootfs", "v", "log-file"}
+TOKEN = re.compile(r"^[a-z0-9]{6}\.[a-z0-9]{16}$")
+CA_HASH = re.compile(r"^sha256:[0-9a-f]{64}$")
+CERT_KEY = re.compile(r"^[0-9a-f]{64}$")
+PKI = ("ca.crt", "ca.key", "apiserver.crt", "apiserver.key", "apiserver-kubelet-client.crt",
+       "apiserver-kubelet-client.key", "front-proxy-ca.crt", "front-proxy-ca.key", "front-proxy-client.crt",
+       "front-proxy-client.key", "sa.key", "sa.pub", "etcd/ca.crt", "etcd/ca.key", "etcd/server.crt",
+       "etcd/server.key", "etcd/peer.crt", "etcd/peer.key")
+KUBECONFIGS = ("admin.conf", "controller-manager.conf", "scheduler.conf")
+MANIFESTS = ("kube-apiserver", "kube-controller-manager", "kube-scheduler", "etcd")
+
+
+def run(argv: list[str]) -> dict:
+    if argv[:1] == ["init"] and argv[1:3] == ["phase", "upload-certs"]:
+        return upload_certs(argv[3:])
+    if argv[:2] == ["token", "create"]:
+        return token_create(argv[2:])
+    commands = {"init": init, "join": join, "version": version}
+    if not argv or argv[0] not in commands:
+        raise StandinError(f"unknown command {argv[:1]} for kubeadm (the stand-in knows init, join, token create, "
+                           "init phase upload-certs, version)")
+    return commands[argv[0]](argv[1:])
+
+
+def version(argv: list[str]) -> dict:
+    flags, _ = parse_flags(argv, {"output": True, **GLOBAL}, {"o": "output"})
+    ver = settings()["version"]
+    print(ver if flag(flags, "output") == "short" else f'kubeadm version: &version.Info{{GitVersion:"{ver}"}}')
+    return {}
+
+
+def check_mixing(flags: dict) -> None:
+    if "config" in flags:
+        extra = sorted(n for n in flags if n not in MIXABLE and not n.startswith("skip-"))
+        if extra:
+            raise StandinError(f"can not mix '--config' with arguments {extra}")
+
+
+def read_config(path: str, wanted: tuple[str, ...]) -> dict[str, dict]:
+    """kind -> document; the documents' API versions must be ones this kubeadm reads, fields known."""
+    reads = settings()["reads"]
+    by_kind: dict[str, dict] = {}
+    for doc in load_documents(path):
+        api, kind = doc["apiVersion"], doc["kind"]
+        if api.startswith("kubeadm.k8s.io/") and api not in reads:
+            raise StandinError(f"{path}: {kind}: kubeadm {settings()['version']} does not read {api} "
+                               f"(it reads {', '.join(reads)})")
+        bad = unknown_fields(doc)
+        if bad:
+            raise StandinError(f'{path}: {kind}: strict decoding error: unknown field "{bad[0]}"')
+        if kind in by_kind:
+            raise StandinError(f"{path}: {kind} given twice")
+        by_kind[kind] = doc
+    missing = [k for k in wanted[:1] if k not in by_kind]
+    if missing:
+        raise StandinError(f"{path}: no {missing[0]}")
+    return by_kind
+
+
+def preflight(ignored: set[str], *, init: bool, node_registration: dict) -> list[str]:
+    """kubeadm's checks that depend on what the tool under test set up; returns the warnings."""
+    warnings = []
+    errors = []
+
+    def check(name: str, ok: bool, message: str, warn_only: bool = False) -> None:
+        if ok:
+            return
+        if warn_only or name in ignored or "all" in ignored:
+            warnings.append(f"[WARNING {name}]: {message}")
+        else:
+            errors.append(f"[ERROR {name}]: {message}")
+
+    check("FileExisting-kubelet", os.access("/usr/bin/kubelet", os.X_OK), "kubelet not found in /usr/bin")
+    check("Service-Kubelet", systemctl("is-enabled", "kubelet") == "enabled", "kubelet service is not enabled",
+          warn_only=True)
+    socket_path = str(node_registration.get("criSocket", "unix:///run/containerd/containerd.sock"))
+    check("CRI", os.path.exists(socket_path.replace("unix://", "")), f"container runtime is not running: "
+          f"{socket_path} does not exist")
+    if init:
+        check("FileAvailable--etc-kubernetes-admin.conf", not os.path.exists(K8S + "/admin.conf"),
+              f"{K8S}/admin.conf already exists")
+        manifests = K8S + "/manifests"
+        check("DirAvailable--etc-kubernetes-manifests", not (os.path.isdir(manifests) and os.listdir(manifests)),
+              f"{manifests} is not empty")
+    check("FileAvailable--etc-kubernetes-kubelet.conf", not os.path.exists(K8S + "/kubelet.conf"),
+          f"{K8S}/kubelet.conf already exists")
+    if errors:
+        raise StandinError("[preflight] Some fatal errors occurred:\n\t" + "\n\t".join(errors))
+    return warnings
+
+
+def ignored_checks(flags: dict, node_registration: dict) -> set[str]:
+    names = {n for v in flags.get("ignore-preflight-errors", []) for n in v.split(",") if n}
+    return names | set(node_registration.get("ignorePreflightErrors") or [])
+
+
+def own_address(address: str, what: str) -> None:
+    if address and address not in local_addresses():
+        raise StandinError(f"{what} {address} is not an address of this host ({socket.gethostname()})")
+
+
+def new_token() -> str:
+    alphabet = string.ascii_lowercase + string.digits
+    return "".join(secrets.choice(alphabet) for _ in range(6)) + "." + \
+        "".join(secrets.choice(alphabet) for _ in range(16))
+
+
+def issue(**values: str) -> dict:
+    issued = read_json(ISSUED, {"tokens": [], "certificate_keys": [], "ca_cert_hash": ""})
+    for key, value in values.items():
+        if key == "ca_cert_hash":
+            issued["ca_cert_hash"] = value
+        else:
+            issued[key + "s"].append(value)
+    write(ISSUED, json.dumps(issued, indent=1), 0o600)
+    return issued
+
+
+def start_kubelet() -> None:
+    """As kubeadm's kubelet-start phase: restart the kubelet, then wait for it (the stand-in kubelet checks
+    its flags and files at start and exits when one is wrong)."""
+    subprocess.run(["systemctl", "restart", "kubelet"], check=False)
+    deadline = time.time() + 15
+    while time.time() < deadline:
+        time.sleep(1)
+        if systemctl("is-active", "kubelet") == "active" and os.path.exists("/run/kube-standin-kubelet.ready"):
+            return
+    status = subprocess.run(["systemctl", "status", "--no-pager", "-n", "20", "kubelet"], capture_output=True,
+                            text=True, check=False).stdout
+    raise StandinError(f"[kubelet-check] The kubelet is not running:\n{status}")
+
+
+def kubeconfig(user: str, server: str) -> str:
+    return (f"apiVersion: v1\nkind: Config\nclusters:\n- cluster:\n    certificate-authority-data: U1RBTkQtSU4=\n"
+            f"    server: {server}\n  name: kubernetes\ncontexts:\n- context:\n    cluster: kubernetes\n"
+            f"    user: {user}\n  name: {user}@kubernetes\ncurrent-context: {user}@kubernetes\n"
+            f"users:\n- name: {user}\n  user:\n    client-certificate-data: U1RBTkQtSU4=\n"
+            f"    client-key-data: U1RBTkQtSU4tS0VZ\n")
+
+
+def kubelet_files(kubelet_doc: dict, repository: str, cri: str) -> None:
+    import yaml
+
+    write("/var/lib/kubelet/config.yaml", yaml.safe_dump(kubelet_doc))
+    write("/var/lib/kubelet/kubeadm-flags.env",
+          f'KUBELET_KUBEADM_ARGS="--container-runtime-endpoint={cri} --pod-infra-container-image={repository}/pause:3.9"\n')
+
+
+def control_plane_files(cluster: dict, advertise: str, server: str) -> None:
+    for name in PKI:
+        write(f"{K8S}/pki/{name}", f"-----BEGIN STAND-IN {name}-----\n{cluster.get('controlPlaneEndpoint')}\n",
+              0o600 if name.endswith(".key") else 0o644)
+    for name in KUBECONFIGS:
+        write(f"{K8S}/{name}", kubeconfig(name.split(".")[0], server), 0o600)
+    repository = cluster.get("imageRepository", "registry.k8s.io")
+    for name in MANIFESTS:
+        write(f"{K8S}/manifests/{name}.yaml",
+              f"apiVersion: v1\nkind: Pod\nmetadata: {{name: {name}, namespace: kube-system}}\n"
+              f"spec: {{hostNetwork: true, containers: [{{name: {name}, "
+              f"image: '{repository}/{name}:{cluster.get('kubernetesVersion')}', "
+              f"command: [{name}, --advertise-address={advertise}]}}]}}\n")
+
+
+def register_node(name: str, ip: str, control_plane: bool) -> None:
+    nodes = read_json(NODES, [])
+    nodes = [n for n in nodes if n["name"] != name] + [{"name": name, "ip": ip, "control_plane": control_plane}]
+    write(NODES, json.dumps(nodes, indent=1))
+
+
+def init(argv: list[str]) -> dict:
+    flags, rest = parse_flags(argv, INIT)
+    if rest:
+        raise StandinError(f"unknown command {rest[0]!r} for kubeadm init")
+    check_mixing(flags)
+    path = flag(flags, "config")
+    if path is None:
+        raise StandinError("the stand-in needs --config (sealer_runner always gives one)")
+    docs = read_config(path, ("InitConfiguration", "ClusterConfiguration"))
+    init_doc, cluster = docs["InitConfiguration"], docs.get("ClusterConfiguration", {})
+    registration = init_doc.get("nodeRegistration") or {}
+    if cluster.get("kubernetesVersion") != settings()["version"]:
+        raise StandinError(f"this kubeadm is {settings()['version']}; the config asks for "
+                           f"{cluster.get('kubernetesVersion')!r}")
+    advertise = str((init_doc.get("localAPIEndpoint") or {}).get("advertiseAddress", ""))
+    own_address(advertise, "localAPIEndpoint.advertiseAddress")
+    endpoint = cluster.get("controlPlaneEndpoint")
+    if endpoint:
+        split_endpoint(endpoint)
+    warnings = preflight(ignored_checks(flags, registration), init=True, node_registration=registration)
+    if is_true(flags, "dry-run"):
+        return {"dry_run": True}
+    server = f"https://{endpoint or advertise + ':6443'}"
+    control_plane_files(cluster, advertise, server)
+    write(f"{K8S}/kubelet.conf", kubeconfig("system:node:" + socket.gethostname(), server), 0o600)
+    cri = str(registration.get("criSocket", "unix:///run/containerd/containerd.sock"))
+    kubelet_files(docs.get("KubeletConfiguration", {}), cluster.get("imageRepository", "registry.k8s.io"), cri)
+    start_kubelet()
+    token = new_token()
+    ca_hash = "sha256:" + hashlib.sha256(open(f"{K8S}/pki/ca.crt", "rb").read()).hexdigest()
+    key = secrets.token_hex(32) if is_true(flags, "upload-certs") else ""
+    issue(token=token, ca_cert_hash=ca_hash, **({"certificate_key": key} if key else {}))
+    register_node(registration.get("name") or socket.gethostname(), advertise, True)
+    join_at = endpoint or f"{advertise}:6443"
+    for warning in warnings:
+        print(warning)
+    print(f"[init] Using Kubernetes version: {settings()['version']}\n[certs] Using certificateDir folder "
+          f'"{K8S}/pki"\n[kubelet-start] Starting the kubelet\n')
+    print("Your Kubernetes control-plane has initialized successfully!\n\nTo start using your cluster, you need "
+          "to run the following as a regular user:\n\n  mkdir -p $HOME/.kube\n"
+          "  sudo cp -i /etc/kubernetes/admin.conf $HOME/.kube/config\n")
+    if key:
+        print("You can now join any number of the control-plane node running the following command on each as "
+              f"root:\n\n  kubeadm join {join_at} --token {token} \\\n\t--discovery-token-ca-cert-hash {ca_hash} \\\n"
+              f"\t--control-plane --certificate-key {key}\n\nPlease note that the certificate-key gives access to "
+              "cluster sensitive data, keep it secret!\nAs a safeguard, uploaded-certs will be deleted in two hours; "
+              'If necessary, you can use\n"kubeadm init phase upload-certs --upload-certs" to reload certs afterward.\n')
+    print(f"Then you can join any number of worker nodes by running the following on each as root:\n\n"
+          f"kubeadm join {join_at} --token {token} \\\n\t--discovery-token-ca-cert-hash {ca_hash} ")
+    return {"config": docs, "warnings": warnings, "issued": {"token": token, "ca_cert_hash": ca_hash,
+                                                             "certificate_key": key}}
+
+
+def join(argv: list[str]) -> dict:
+    flags, rest = parse_flags(argv, JOIN)
+    check_mixing(flags)
+    path = flag(flags, "config")
+    if path is None:
+        raise StandinError("the stand-in needs --config (sealer_runner always gives one)")
+    if rest:
+        raise StandinError(f"can not mix '--config' with arguments {rest}")
+    docs = read_config(path, ("JoinConfiguration",))
+    doc = docs["JoinConfiguration"]
+    registration = doc.get("nodeRegistration") or {}
+    discovery = (doc.get("discovery") or {}).get("bootstrapToken") or {}
+    token, hashes = str(discovery.get("token", "")), list(discovery.get("caCertHashes") or [])
+    if not TOKEN.match(token):
+        raise StandinError(f"{path}: discovery.bootstrapToken.token is not a bootstrap token")
+    if not discovery.get("unsafeSkipCAVerification") and not (hashes and all(CA_HASH.match(str(h)) for h in hashes)):
+        raise StandinError(f"{path}: discovery.bootstrapToken.caCertHashes must be sha256:<hex> values")
+    host, port = split_endpoint(str(discovery.get("apiServerEndpoint", "")))
+    control_plane = doc.get("controlPlane")
+    key = ""
+    if control_plane is not None:
+        key = str(control_plane.get("certificateKey", ""))
+        if not CERT_KEY.match(key):
+            raise StandinError(f"{path}: controlPlane.certificateKey must be 64 hex digits")
+        own_address(str((control_plane.get("localAPIEndpoint") or {}).get("advertiseAddress", "")),
+                    "controlPlane.localAPIEndpoint.advertiseAddress")
+    warnings = preflight(ignored_checks(flags, registration), init=False, node_registration=registration)
+    try:  # what the apiserver name resolves to while joining (sealer: master0 for masters, the VIP for nodes)
+        name_at = socket.gethostbyname("apiserver.cluster.local")
+    except OSError:
+        name_at = None
+    ipvs = subprocess.run(["sh", "-c", "command -v ipvsadm >/dev/null && ipvsadm -S -n"], capture_output=True,
+                          text=True, check=False).stdout.splitlines()
+    if is_true(flags, "dry-run"):
+        return {"dry_run": True}
+    server = "https://apiserver.cluster.local:6443"
+    if control_plane is not None:
+        control_plane_files({"controlPlaneEndpoint": "apiserver.cluster.local:6443"},
+                            str((control_plane.get("localAPIEndpoint") or {}).get("advertiseAddress", "")), server)
+    else:
+        write(f"{K8S}/pki/ca.crt", "-----BEGIN STAND-IN ca.crt-----\n")
+    write(f"{K8S}/kubelet.conf", kubeconfig("system:node:" + socket.gethostname(), server), 0o600)
+    kubelet_files({"apiVersion": "kubelet.config.k8s.io/v1beta1", "kind": "KubeletConfiguration",
+                   "cgroupDriver": "systemd"}, "registry.k8s.io",
+                  str(registration.get("criSocket", "unix:///run/containerd/containerd.sock")))
+    start_kubelet()
+    for warning in warnings:
+        print(warning)
+    print("This node has joined the cluster:\n* Certificate signing request was sent to apiserver and a response "
+          "was received.\n* The Kubelet was informed of the new secure connection details.\n")
+    return {"config": docs, "endpoint": f"{host}:{port}", "apiserver_name": name_at, "ipvs": ipvs,
+            "used": {"token": token, "ca_cert_hashes": hashes, "certificate_key": key},
+            "control_plane": control_plane is not None}
+
+
+def token_create(argv: list[str]) -> dict:
+    flags, rest = parse_flags(argv, TOKEN_CREATE)
+    kubeconfig_path = flag(flags, "kubeconfig", f"{K8S}/admin.conf")
+    if not os.path.exists(kubeconfig_path):
+        raise StandinError(f"failed to load admin kubeconfig: open {kubeconfig_path}: no such file or directory")
+    issued = read_json(ISSUED, None)
+    if not issued:
+        raise StandinError("no cluster here (kubeadm init has not run on this host)")
+    token = rest[0] if rest else new_token()
+    if not TOKEN.match(token):
+        raise StandinError(f"the bootstrap token {token!r} was not of the form {TOKEN.pattern}")
+    issue(token=token)
+    if is_true(flags, "print-join-command"):
+        print(f"kubeadm join apiserver.cluster.local:6443 --token {token} --discovery-token-ca-cert-hash "
+              f"{issued['ca_cert_hash']} ")
+    else:
+        print(token)
+    return {"issued": {"token": token}}
+
+
+def upload_certs(argv: list[str]) -> dict:
+    flags, rest = parse_flags(argv, UPLOAD_CERTS)
+    if rest:
+        raise StandinError(f"unknown command {rest[0]!r}")
+    if not is_true(flags, "upload-certs"):
+        raise StandinError("upload-certs: --upload-certs is required to upload the certificates")
+    if not os.path.exists(flag(flags, "kubeconfig", f"{K8S}/admin.conf") or ""):
+        raise StandinError("failed to load admin kubeconfig")
+    key = flag(flags, "certificate-key") or secrets.token_hex(32)
+    issue(certificate_key=key)
+    print("[upload-certs] Storing the certificates in Secret \"kubeadm-certs\" in the \"kube-system\" Namespace\n"
+          f"[upload-certs] Using certificate key:\n{key}")
+    return {"issued": {"certificate_key": key}}
+
+
+if __name__ == "__main__":
+    main("kubeadm", run)
