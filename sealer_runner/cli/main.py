@@ -55,9 +55,9 @@ def cli(ctx: click.Context, root: Path | None, mirrors: tuple[str, ...], insecur
 
 
 def _register() -> None:
-    from . import archive_cmds, build_cmd, image_cmds, registry_cmds, run_cmd
+    from . import archive_cmds, build_cmd, check_cmds, image_cmds, registry_cmds, run_cmd
 
-    for module in (build_cmd, image_cmds, archive_cmds, registry_cmds, run_cmd):
+    for module in (build_cmd, image_cmds, archive_cmds, registry_cmds, run_cmd, check_cmds):
         for command in module.COMMANDS:
             cli.add_command(command)
     from .infra_cmd import infra  # cloud machines (issue 15)
