@@ -80,6 +80,12 @@ class BuildError(SealerError):
     """A build step failed (RUN exited non-zero, a file could not be read...)."""
 
 
+class ImageContentError(BuildError, InputError):
+    """What a build put in the image cannot work on the image's own Kubernetes version: objects of APIs
+    that version does not serve or that its schemas refuse, or a malformed version label. The image's
+    inputs are at fault, so exit 2 like any bad input; the message names each file, line and object."""
+
+
 class RegistryError(SealerError):
     """A registry answered with an error, or could not be reached.
 

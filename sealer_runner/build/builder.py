@@ -243,7 +243,7 @@ class Builder:
 
     def _validate(self, plan: BuildPlan, base: PlatformManifest | None, options: BuildOptions,
                   content: ImageContent | None) -> None:
-        """Every Kubernetes object of the image against the image's Kubernetes version (BuildError if not)."""
+        """Every Kubernetes object of the image against the image's Kubernetes version (ImageContentError if not)."""
         if options.skip_validation:
             self._warn_once("Kubernetes objects not validated (--skip-validation)")
         if content is None:

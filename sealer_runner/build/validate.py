@@ -31,7 +31,7 @@ from typing import Any, Iterable, Mapping
 
 import yaml
 
-from ..errors import BuildError, InputError
+from ..errors import ImageContentError, InputError
 from ..imagecache.collect import ImageContent
 from ..kube.version import KubeVersion
 from ..kubefile.plan import LABEL_CLUSTER_RUNTIME_VERSION, LABEL_SUPPORTED_KUBE_VERSION
@@ -88,7 +88,7 @@ def target_of(labels: Mapping[str, str], files: Mapping[str, bytes]) -> Target |
         try:
             version = KubeVersion.parse(label)
         except InputError as exc:
-            raise BuildError(f"label {LABEL_CLUSTER_RUNTIME_VERSION}: {exc}") from None
+            raise ImageContentError(f"label {LABEL_CLUSTER_RUNTIME_VERSION}: {exc}") from None
         exact = (version.major, version.minor, version.patch)
         return Target(exact, exact, f"label {LABEL_CLUSTER_RUNTIME_VERSION}={label}")
     for path in KUBEADM_FILES:
@@ -108,10 +108,10 @@ def range_target(text: str) -> Target:
         admitted = [(1, minor, patch) for minor in range(0, top + 1) for patch in patches
                     if admits(text, (1, minor, patch))]
     except InstructionError as exc:
-        raise BuildError(f"label {LABEL_SUPPORTED_KUBE_VERSION}: {exc}") from None
+        raise ImageContentError(f"label {LABEL_SUPPORTED_KUBE_VERSION}: {exc}") from None
     source = f"KUBEVERSION {text}"
     if not admitted:
-        raise BuildError(f"label {LABEL_SUPPORTED_KUBE_VERSION}: {text!r} admits no Kubernetes 1.x release")
+        raise ImageContentError(f"label {LABEL_SUPPORTED_KUBE_VERSION}: {text!r} admits no Kubernetes 1.x release")
     low, high = admitted[0], admitted[-1]
     return Target(low, high, source, open_ended=high[1] == top)
 
@@ -254,11 +254,11 @@ class Validation:
     warnings: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
 
-    def error(self) -> BuildError:
+    def error(self) -> ImageContentError:
         shown = [f"  {p}" for p in self.problems[:MAX_LISTED]]
         if len(self.problems) > MAX_LISTED:
             shown.append(f"  ... and {len(self.problems) - MAX_LISTED} more")
-        return BuildError(
+        return ImageContentError(
             f"{len(self.problems)} Kubernetes object(s) of the image would not work on {self.target.describe()}:\n"
             + "\n".join(shown)
             + "\n(fix the objects, or build anyway with --skip-validation)")

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from sealer_runner.build.builder import Builder, BuildOptions, BuildReporter
-from sealer_runner.errors import BuildError, ImageNotFound
+from sealer_runner.errors import BuildError, ImageContentError, ImageNotFound
 from sealer_runner.image.store import Store
 from tests.unit.build.test_validate import CALICO, OLD_INGRESS, PSP
 
@@ -121,8 +121,9 @@ def test_a_manifest_with_a_removed_api_fails_the_build_naming_it(store, tmp_path
         "manifests/calico.yaml": CALICO,
         "manifests/psp.yaml": "# restricted policy\n" + PSP,
     })
-    with pytest.raises(BuildError) as err:
+    with pytest.raises(ImageContentError) as err:
         build(store, ctx)
+    assert isinstance(err.value, BuildError) and err.value.exit_code == 2  # bad input, not a failed step
     text = str(err.value)
     assert "1 Kubernetes object(s) of the image would not work on Kubernetes v1.30.2 " \
            f"(label {LABEL}=v1.30.2)" in text
