@@ -11,8 +11,7 @@ from rich.markup import escape
 
 from ..clusterfile import load_clusterfile, read_clusterfile
 from ..errors import InputError
-from ..run.infra import InfraOutcome, build_infra_request, check_outcome, forget_record, write_record
-from ..run.runner import run as run_playbook
+from ..run.infra import InfraOutcome, build_infra_request, check_outcome, forget_record, run_infra, write_record
 from .context import AppContext
 
 CLUSTERFILE = click.option("-f", "--clusterfile", required=True,
@@ -43,7 +42,7 @@ def _load(app: AppContext, clusterfile: Path):
 def _run(app: AppContext, spec, *, state: str, plan: bool) -> InfraOutcome:
     request = build_infra_request(spec, app.root, state=state, plan=plan, verbosity=1 if app.debug else 0)
     outcome = InfraOutcome()
-    result = run_playbook(request, outcome)
+    result = run_infra(request, outcome)
     if not plan and state == "present" and outcome.failed:
         write_record(app.root, spec, outcome)  # what was made before the failure stays known
     check_outcome(result, outcome)

@@ -10,8 +10,11 @@ Clusterfile goes vaulted. ``<state>/infra.json`` holds ids and addresses only, n
 from __future__ import annotations
 
 import json
+import os
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -20,12 +23,22 @@ from ..clusterfile.models import CLOUD_PROVIDERS, PROVIDER_ALI_CLOUD, PROVIDER_A
 from ..errors import InputError, SealerError
 from ..util.fs import atomic_write_bytes
 from .cluster import PLAYBOOKS_DIR, ClusterState, collections_path
-from .runner import RunRequest, RunResult
+from ..util.secret import Secret
+from .runner import EventHandler, RunRequest, RunResult
+from .runner import run as run_playbook
 from .vault import OneTimeVault
 
 RECORD = "infra.json"
 MODULES = ("sealer.cluster.aws_ec2_instances", "sealer.cluster.ali_ecs_instances", "aws_ec2_instances",
            "ali_ecs_instances")
+#: Credentials taken from the environment: ansible-runner writes its whole environment to the artifacts
+#: (``artifacts/<id>/command``), so these leave the environment for the run and reach the module vaulted.
+CREDENTIAL_ENVS = {
+    PROVIDER_AWS: {"access_key": ("AWS_ACCESS_KEY_ID",), "secret_key": ("AWS_SECRET_ACCESS_KEY",),
+                   "session_token": ("AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN")},
+    PROVIDER_ALI_CLOUD: {"access_key": ("ACCESSKEYID", "ALIBABA_CLOUD_ACCESS_KEY_ID"),
+                         "secret_key": ("ACCESSKEYSECRET", "ALIBABA_CLOUD_ACCESS_KEY_SECRET")},
+}
 PUBLIC_IP = {"none": ("none", "none"), "master0": ("first", "none"), "all": ("all", "all")}
 
 
@@ -107,19 +120,52 @@ def build_infra_request(spec: ClusterSpec, root: Path, *, state: str = "present"
     cluster = spec.cluster
     cs = ClusterState(root, cluster.name)
     extravars: dict[str, Any] = {"sealer_infra": infra_vars(spec, state), "sealer_infra_plan": plan}
-    vault = None
+    vault = OneTimeVault.new()
     password = cluster.ssh.passwd
     if password is not None and cluster.provider == PROVIDER_ALI_CLOUD and state == "present":
-        vault = OneTimeVault.new()
         extravars["sealer_infra_password"] = vault.encrypt(password)
+    credentials = env_credentials(cluster.provider)
+    if credentials:
+        extravars["sealer_infra_credentials"] = {k: vault.encrypt(v) for k, v in credentials.items()}
     inventory = {"all": {"hosts": {"localhost": {"ansible_connection": "local",
                                                  "ansible_python_interpreter": sys.executable}}}}
     cfg = "\n".join(["[defaults]", "gathering = explicit", "retry_files_enabled = False",
                      "interpreter_python = auto_silent", ""])
     return RunRequest(private_dir=cs.dir / "infra", project_dir=PLAYBOOKS_DIR, playbook="infra.yml",
                       inventory=inventory, extravars=extravars, ansible_cfg=cfg,
-                      collections_path=collections_path(root), vault_password=vault.password if vault else None,
+                      collections_path=collections_path(root), vault_password=vault.password,
                       forks=1, verbosity=verbosity)
+
+
+def env_credentials(provider: str) -> dict[str, Secret]:
+    """The provider's credentials found in this process's environment (the first name set of each)."""
+    found = {}
+    for param, names in CREDENTIAL_ENVS.get(provider, {}).items():
+        value = next((os.environ[n] for n in names if os.environ.get(n)), None)
+        if value:
+            found[param] = Secret(value)
+    return found
+
+
+@contextmanager
+def _credentials_out_of_env() -> Iterator[None]:
+    names = {n for params in CREDENTIAL_ENVS.values() for ns in params.values() for n in ns}
+    saved = {n: os.environ.pop(n) for n in names if n in os.environ}
+    try:
+        yield
+    finally:
+        os.environ.update(saved)
+
+
+def run_infra(request: RunRequest, outcome: InfraOutcome, on_event: EventHandler | None = None) -> RunResult:
+    """Run the infra playbook with the cloud credentials out of the environment ansible-runner records
+    (they reach the module vaulted, see :func:`build_infra_request`)."""
+    def handle(event: dict[str, Any]) -> None:
+        outcome(event)
+        if on_event is not None:
+            on_event(event)
+    with _credentials_out_of_env():
+        return run_playbook(request, handle)
 
 
 def check_outcome(result: RunResult, outcome: InfraOutcome) -> None:

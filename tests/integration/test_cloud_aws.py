@@ -63,7 +63,7 @@ def moto_url():
 @pytest.fixture
 def creds(monkeypatch):
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "moto-secret-8d1f")
     monkeypatch.delenv("AWS_PROFILE", raising=False)
 
 
@@ -281,6 +281,7 @@ spec:
     assert '"role": "node"' in text
     state_files = [p for p in (tmp_path / "root" / "clusters").rglob("*") if p.is_file()]
     assert state_files and not any(b"SECRET-KEY-MATERIAL" in p.read_bytes() for p in state_files)
+    assert not any(b"moto-secret-8d1f" in p.read_bytes() for p in state_files)  # nor in ansible-runner's artifacts
     monkeypatch.setattr(sys.stdin, "isatty", lambda: False)
     assert cli_main([*root, "infra", "delete", "-f", str(clusterfile)]) == 2  # not on a terminal, no --force
     assert "--force" in capsys.readouterr().err

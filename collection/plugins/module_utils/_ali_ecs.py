@@ -13,6 +13,7 @@ from __future__ import annotations
 import importlib
 import ipaddress
 import json
+import logging
 import os
 import uuid
 
@@ -46,6 +47,8 @@ class Api:
             raise c.CloudError("no Alibaba Cloud credentials: set ACCESSKEYID and ACCESSKEYSECRET "
                                "(or ALIBABA_CLOUD_ACCESS_KEY_ID/_SECRET)", "NoCredentials", "credentials", "")
         self.client = AcsClient(access_key, secret_key, region, auto_retry=False, timeout=60, connect_timeout=10)
+        # the SDK logs every refused call at ERROR; ours are retried or reported with the cloud's message
+        logging.getLogger("aliyunsdkcore").setLevel(logging.CRITICAL)
         self.region = region
         endpoint_url = endpoint_url or os.environ.get(ENDPOINT_ENV)
         self.scheme, self.host = None, None

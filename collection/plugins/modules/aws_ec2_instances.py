@@ -82,6 +82,9 @@ options:
   secret_key:
     description: Its secret.
     type: str
+  session_token:
+    description: A session token, with temporary credentials.
+    type: str
   wait_timeout:
     description: Seconds to wait for instances to run (or terminate).
     type: int
@@ -166,6 +169,7 @@ def main():
             endpoint_url=dict(type="str"),
             access_key=dict(type="str", no_log=True),
             secret_key=dict(type="str", no_log=True),
+            session_token=dict(type="str", no_log=True),
             wait_timeout=dict(type="int", default=900),
         ),
         supports_check_mode=True,
@@ -173,7 +177,7 @@ def main():
     p = module.params
     calls = _cloud.Calls()
     try:
-        ec2 = _aws_ec2.client(p["region"], p["endpoint_url"], p["access_key"], p["secret_key"])
+        ec2 = _aws_ec2.client(p["region"], p["endpoint_url"], p["access_key"], p["secret_key"], p["session_token"])
     except ImportError:
         module.fail_json(msg="boto3 is required on the controller (pip install boto3)")
     retrier = _cloud.Retrier(_aws_ec2.translate, calls)
