@@ -3,8 +3,10 @@
 Kept by hand from the Kubernetes "Deprecated API Migration Guide"
 (https://kubernetes.io/docs/reference/using-api/deprecation-guide/, section "Removed APIs by
 release"), plus the v1.16 removal of ``extensions/v1beta1`` PodSecurityPolicy that its v1.16 notes
-list. When a release removes more, add a row here and a case in tests/unit/build/test_validate.py.
-Versions are Kubernetes 1.x minors.
+list, and the removals of betas that were off by default (v1.33 on), which the guide leaves out.
+tests/unit/build/test_validate.py compares the table with the OpenAPI schemas of every release that
+kubernetes-validate ships: a newer kubernetes-validate whose schemas drop an API fails that test
+until a row is added here. Versions are Kubernetes 1.x minors.
 """
 
 from __future__ import annotations
@@ -110,6 +112,12 @@ REMOVED_APIS: tuple[RemovedAPI, ...] = (
                "spec.limited.assuredConcurrencyShares is renamed spec.limited.nominalConcurrencyShares"),
     # ---- v1.32
     RemovedAPI("flowcontrol.apiserver.k8s.io/v1beta3", _FLOW, 32, (_r("flowcontrol.apiserver.k8s.io/v1", 29),)),
+    # ---- betas that were never on by default (so the guide leaves them out); the releases' OpenAPI drops them
+    RemovedAPI("authentication.k8s.io/v1beta1", ("SelfSubjectReview",), 33, (_r("authentication.k8s.io/v1", 28),)),
+    RemovedAPI("admissionregistration.k8s.io/v1beta1", ("ValidatingAdmissionPolicy", "ValidatingAdmissionPolicyBinding"),
+               34, (_r("admissionregistration.k8s.io/v1", 30),)),
+    RemovedAPI("networking.k8s.io/v1beta1", ("IPAddress", "ServiceCIDR"), 37, (_r("networking.k8s.io/v1", 33),)),
+    RemovedAPI("storage.k8s.io/v1beta1", ("VolumeAttributesClass",), 37, (_r("storage.k8s.io/v1", 34),)),
 )
 
 _BY_KEY: dict[tuple[str, str], RemovedAPI] = {

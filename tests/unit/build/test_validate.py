@@ -6,6 +6,9 @@ The fixtures are shaped after real manifests (ingress-nginx, calico, kubernetes-
 
 from __future__ import annotations
 
+import json
+from importlib import resources
+
 import pytest
 
 from sealer_runner.build import validate
@@ -227,6 +230,41 @@ def test_the_replacement_offered_is_one_the_version_serves():
     [on_33] = check_object(obj, exact("v1.33.0"))  # v1beta3 is gone from v1.32 too
     assert "use flowcontrol.apiserver.k8s.io/v1 (served since v1.29)" in on_33.message
     assert "v1beta3 (served" not in on_33.message
+
+
+def _served_gvks(minor: int) -> set[tuple[str, str]]:
+    """(apiVersion, kind) of the non-alpha objects in kubernetes-validate's schemas of 1.*minor*."""
+    root = resources.files("kubernetes_validate") / "kubernetes-json-schema" / f"v1.{minor}.0-local"
+    meta = {"DeleteOptions", "WatchEvent", "Status", "APIGroup", "APIGroupList", "APIResourceList", "APIVersions",
+            "Eviction", "Scale", "TokenRequest", "Binding"}
+    out = set()
+    for schema in root.iterdir():
+        text = schema.read_text() if schema.name.endswith(".json") and not schema.name.startswith("_") else ""
+        if "x-kubernetes-group-version-kind" not in text:
+            continue
+        for gvk in json.loads(text).get("x-kubernetes-group-version-kind", []):
+            if "alpha" in gvk["version"] or gvk["kind"].endswith("List") or gvk["kind"] in meta:
+                continue
+            out.add((f"{gvk['group']}/{gvk['version']}".lstrip("/"), gvk["kind"]))
+    return out
+
+
+def test_the_table_matches_the_removals_in_the_schemas_of_every_release():
+    """Each release's OpenAPI (kubernetes-validate, from 1.25) drops exactly the APIs the table says it removed."""
+    minors = validate._schema_minors()
+    assert minors and minors[0] == 25
+    served = {minor: _served_gvks(minor) for minor in minors}
+    for before, minor in zip(minors, minors[1:], strict=False):
+        dropped = served[before] - served[minor]
+        in_table = {(api.api_version, kind) for api in REMOVED_APIS if api.removed_in == minor for kind in api.kinds}
+        assert dropped == in_table, f"v1.{minor}"
+    for api in REMOVED_APIS:
+        for kind in api.kinds:
+            for replacement in api.replacements:
+                for minor in minors:
+                    if replacement.since <= minor and not ((later := removal(replacement.api_version, kind))
+                                                           and later.removed_in <= minor):
+                        assert (replacement.api_version, kind) in served[minor], (replacement, kind, minor)
 
 
 def test_table_lookups():
