@@ -8,6 +8,7 @@ rules).  Errors keep the paths the user wrote (``masters.ipList[0]`` for v1).
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field, replace
 
 from . import iprange
@@ -22,7 +23,6 @@ from ._read import (
     as_seq,
     as_str,
     as_str_items,
-    as_str_list,
     as_str_pairs,
     check,
     checked_items,
@@ -60,6 +60,19 @@ from .models import (
     frozen_map,
 )
 from .yamlpos import YNode
+
+_ARG_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+
+def _read_cmd_args(ctx: Ctx, node: YNode, path: str) -> tuple[str, ...]:
+    """sealer's ``cmd_args``: ``KEY=VALUE`` entries, the values of the ``${KEY}`` the image's CMD lines use."""
+    items = as_str_items(ctx, node, path)
+    for item in items:
+        key, eq, _ = item.value.partition("=")
+        if not eq or not _ARG_NAME.fullmatch(key):
+            raise ctx.error(item.line, item.path, f"{item.value!r} is not KEY=VALUE (cmd_args give the values of the "
+                            "${KEY} variables in the image's CMD, as sealer's --cmd-args do)")
+    return tuple(item.value for item in items)
 
 CLUSTER_V2_API_VERSIONS = ("sealer.io/v2", "sealer.cloud/v2")
 CLUSTER_V1_API_VERSIONS = ("sealer.aliyun.com/v1alpha1",)
@@ -209,7 +222,7 @@ def _read_spec_v2(ctx: Ctx, node: YNode) -> _ClusterDraft:
         provider=provider,
         env=spec.read("env", read_env, {}),
         cmd=spec.read("cmd", as_nonempty_str_list, ()),
-        cmd_args=spec.read("cmd_args", as_str_list, ()),
+        cmd_args=spec.read("cmd_args", _read_cmd_args, ()),
         app_names=spec.read("appNames", read_names, ()),
         ssh=spec.read("ssh", _read_ssh, SSHOverride()),
         container_runtime=spec.read("containerRuntime", _read_container_runtime, ContainerRuntime()),

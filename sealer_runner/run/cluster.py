@@ -160,8 +160,9 @@ def launch_vars(spec: ClusterSpec, pm: PlatformManifest, digest: str) -> list[di
             raise InputError(f"{spec.filename}:{application.line}: Application configs[].files ({config.name}) are "
                              f"not applied yet: give each file as a Config document with appName: {config.name}")
     cmds = list(cluster.cmd) or list(application.cmds if application else ()) or list(ext.launch_cmds)
-    if cmds:
-        steps = [("cmd", cmd, env) for cmd in cmds]
+    if cmds:  # cmd_args (KEY=VALUE) give the ${KEY} of these command lines, over every env (sealer v0.8)
+        args = dict(arg.split("=", 1) for arg in cluster.cmd_args)
+        steps = [("cmd", cmd, {**env, **args}) for cmd in cmds]
     else:
         apps = {a.name: a for a in ext.applications}
         configs = {c.name: c for c in (application.configs if application else ())}

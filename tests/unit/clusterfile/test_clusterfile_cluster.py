@@ -89,7 +89,7 @@ FULL = """\
         - PodCIDR=100.64.0.0/10
         - StorageDevice=/dev/vdc
         - CertSANS=a.example.com;10.0.0.9
-      cmd_args: [--debug]
+      cmd_args: [Replicas=3]
       cmd: ["kubectl apply -f etc/x.yaml"]
       appNames: [nginx, mysql]
       ssh:
@@ -203,7 +203,7 @@ def test_labels_and_taints(full: ClusterSpec) -> None:
 def test_other_spec_fields(full: ClusterSpec) -> None:
     cluster = full.cluster
     assert cluster.cmd == ("kubectl apply -f etc/x.yaml",)
-    assert cluster.cmd_args == ("--debug",)
+    assert cluster.cmd_args == ("Replicas=3",)
     assert cluster.app_names == ("nginx", "mysql")
     assert cluster.container_runtime.type == "containerd"
     assert cluster.data_root == "/data/sealer"
