@@ -42,6 +42,7 @@ from .removed_apis import RemovedAPI, newest_removal, removal, served_since
 Version = tuple[int, int, int]
 KUBEADM_FILES = ("etc/kubeadm.yml", "etc/kubeadm.yaml")
 MAX_LISTED = 40
+MAX_NODES = 1_000_000
 _TEMPLATED = re.compile(r"\{\{|\$\{|\$\(|<%")
 
 #: Groups served by kube-apiserver itself ("" is the core group). Custom resources can never be in
@@ -187,7 +188,9 @@ def objects_in(text: str, file: str, *, templated: bool = False) -> tuple[list[K
     """The Kubernetes objects of a (multi-document) YAML text; items of a ``kind: List`` count one by one.
 
     Text that is not YAML is a problem only when it looks like a manifest (top-level ``apiVersion:``
-    and ``kind:``) and is not a template; otherwise it is none of this check's business.
+    and ``kind:``) and is not a template; otherwise it is none of this check's business. A document
+    whose aliases expand it past :data:`MAX_NODES` nodes is refused unread, as Kubernetes' YAML
+    decoder refuses "excessive aliasing".
     """
     objects: list[KubeObject] = []
     loader = _Loader(text)
@@ -198,18 +201,50 @@ def objects_in(text: str, file: str, *, templated: bool = False) -> tuple[list[K
             document += 1
             if node is None:
                 continue
+            if _expanded_size(node) > MAX_NODES:
+                line = node.start_mark.line + 1
+                message = f"the document expands to more than {MAX_NODES} YAML nodes through its aliases"
+                return objects, [Problem(file, line, document, "?", message)]
             data = loader.construct_document(node)
             objects += _objects_of(data, node, file, document, templated)
-    except yaml.YAMLError as exc:
+    except (yaml.YAMLError, RecursionError) as exc:
         if templated or not (re.search(r"^apiVersion:", text, re.M) and re.search(r"^kind:", text, re.M)):
             return objects, []
         mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
         line = mark.line + 1 if mark is not None else 1
-        problem = str(getattr(exc, "problem", None) or exc)
+        problem = "nested too deeply" if isinstance(exc, RecursionError) else str(getattr(exc, "problem", None) or exc)
         return objects, [Problem(file, line, document + 1, "?", f"not valid YAML: {problem}")]
     finally:
         loader.dispose()
     return objects, []
+
+
+def _expanded_size(root: yaml.Node) -> int:
+    """How many nodes the document has once its aliases are expanded (linear time: sizes are memoized);
+    more than :data:`MAX_NODES` for a document that contains itself (``&a [*a]``)."""
+    sizes: dict[int, int] = {}
+    visiting: set[int] = set()
+    stack: list[tuple[yaml.Node, bool]] = [(root, False)]
+    while stack:
+        node, children_done = stack.pop()
+        if id(node) in sizes:
+            continue
+        if isinstance(node, yaml.MappingNode):
+            children = [n for pair in node.value for n in pair]
+        elif isinstance(node, yaml.SequenceNode):
+            children = list(node.value)
+        else:
+            children = []
+        if children_done or not children:
+            visiting.discard(id(node))
+            sizes[id(node)] = min(MAX_NODES + 1, 1 + sum(sizes[id(c)] for c in children))
+            continue
+        if id(node) in visiting or any(id(c) in visiting for c in children):
+            return MAX_NODES + 1  # recursive: infinite once expanded
+        visiting.add(id(node))
+        stack.append((node, True))
+        stack.extend((c, False) for c in children if id(c) not in sizes)
+    return sizes[id(root)]
 
 
 def _objects_of(data: Any, node: yaml.Node, file: str, document: int, templated: bool) -> list[KubeObject]:

@@ -34,7 +34,7 @@ def scan_yaml(text: str, filename: str) -> list[ImageUse]:
     """Image references in (multi-document) YAML *text*; lines are 1-based within *filename*."""
     try:
         nodes = list(yaml.compose_all(text, Loader=yaml.SafeLoader))
-    except yaml.YAMLError:
+    except (yaml.YAMLError, RecursionError):  # RecursionError: nested deeper than PyYAML's composer goes
         return scan_lines(text, filename)
     found: list[ImageUse] = []
     for node in nodes:

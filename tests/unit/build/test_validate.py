@@ -396,6 +396,25 @@ def test_a_manifest_that_is_not_yaml_is_named_but_a_template_is_not():
     assert problems("just: [text\n", exact("v1.30.0")) == []
 
 
+def test_an_alias_bomb_is_refused_unexpanded_and_so_is_a_document_containing_itself():
+    bomb = "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: x}\ndata:\n  a: &a [" + ",".join(["x"] * 9) + "]\n"
+    for prev, name in zip("abcdefgh", "bcdefghi", strict=True):
+        bomb += f"  {name}: &{name} [" + ",".join([f"*{prev}"] * 9) + "]\n"  # 9**9 nodes once expanded
+    [problem] = problems(bomb, exact("v1.30.0"))
+    assert "expands to more than 1000000 YAML nodes" in problem.message
+    recursive = "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: x}\ndata: &d {self: *d}\n"
+    [problem] = problems(recursive, exact("v1.30.0"))
+    assert "expands to more than" in problem.message
+    shared = "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: x}\ndata: {a: &v one, b: *v}\n"
+    assert problems(shared, exact("v1.30.0")) == []
+
+
+def test_yaml_nested_deeper_than_the_parser_goes_is_a_problem_not_a_crash():
+    deep = "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: x}\ndata:\n  x: " + "[" * 5000 + "]" * 5000 + "\n"
+    [problem] = problems(deep, exact("v1.30.0"))
+    assert problem.message == "not valid YAML: nested too deeply"
+
+
 # ------------------------------------------------------------------ the version(s): label, kubeadm.yml, KUBEVERSION
 
 

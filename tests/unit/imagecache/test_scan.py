@@ -53,3 +53,8 @@ def test_helm_values_from_launch_commands(tmp_path):
     cmds = ["kubectl create ns x", "helm install app . -f prod.yaml --values=more.yaml --set image.tag=9,a.b=c"]
     assert values_from_commands(cmds, tmp_path, "w") == {"image": {"tag": 9, "repository": "r"}, "replicas": 3,
                                                          "a": {"b": "c"}}
+
+
+def test_yaml_nested_too_deeply_for_the_parser_is_scanned_by_lines():
+    text = "image: nginx:1.25\nx: " + "[" * 5000 + "]" * 5000 + "\n"
+    assert [u.image for u in scan_yaml(text, "deep.yaml")] == ["nginx:1.25"]
