@@ -155,10 +155,6 @@ def launch_vars(spec: ClusterSpec, pm: PlatformManifest, digest: str) -> list[di
     ext = read_extension(pm.manifest) or ImageExtension()
     env = {**ext.env, **cluster.env}
     steps: list[tuple[str, str, dict[str, str]]] = []
-    for config in application.configs if application else ():
-        if config.files:  # refused, not ignored
-            raise InputError(f"{spec.filename}:{application.line}: Application configs[].files ({config.name}) are "
-                             f"not applied yet: give each file as a Config document with appName: {config.name}")
     cmds = list(cluster.cmd) or list(application.cmds if application else ()) or list(ext.launch_cmds)
     if cmds:  # cmd_args (KEY=VALUE) give the ${KEY} of these command lines, over every env (sealer v0.8)
         args = dict(arg.split("=", 1) for arg in cluster.cmd_args)
@@ -193,14 +189,26 @@ def plugin_vars(plugins: Sequence[SourcedPlugin]) -> list[dict[str, Any]]:
 
 
 def config_vars(spec: ClusterSpec) -> list[dict[str, Any]]:
-    """The Clusterfile's Configs in order, each path relative to the rootfs (sealer puts an ``appName``'s
-    under ``application/apps/<app>/``). Checked by the decoder: the path stays in the image, and the data
+    """The Clusterfile's Configs in order, then the Application document's ``configs[].files``, each path
+    relative to the rootfs (sealer puts an ``appName``'s, and an app's files, under
+    ``application/apps/<app>/``). Checked by the decoder: the path stays in the image, and the data
     fits the strategy and processors."""
     out = []
     for config in spec.configs:
         path = posixpath.join(APPS_ROOT, config.app_name, config.path) if config.app_name else config.path
         out.append({"name": config.name, "path": posixpath.normpath(path), "data": config.data,
                     "strategy": config.strategy, "process": list(config.process)})
+    # The Application document's configs[].files, after the Configs (sealer applies them when it launches
+    # the apps): overwrite or merge (YAML) a file of the app's directory, as a Config with appName does.
+    for app in spec.application.configs if spec.application else ():
+        for number, app_file in enumerate(app.files):
+            if app_file.strategy not in ("overwrite", "merge"):
+                raise InputError(f"{spec.filename}:{spec.application.line}: Application configs[{app.name}].files"
+                                 f"[{number}]: strategy {app_file.strategy!r} is not implemented (sealer has only "
+                                 "overwrite and merge)")
+            out.append({"name": f"{spec.application.name}/{app.name}/{number}",
+                        "path": posixpath.normpath(posixpath.join(APPS_ROOT, app.name, app_file.path)),
+                        "data": app_file.data, "strategy": app_file.strategy, "process": []})
     return out
 
 

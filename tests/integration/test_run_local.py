@@ -257,6 +257,33 @@ def test_configs_and_templates_applied_idempotent_reversible_and_reapplied_after
     assert last.ok and last.changed == 0
 
 
+APPLICATION_FILES = """\
+---
+apiVersion: sealer.io/v2
+kind: Application
+metadata: {name: apps}
+spec:
+  configs:
+    - name: web
+      files:
+        - {path: values.yaml, strategy: merge, data: "replicas: 5"}
+        - {path: extra/notes.txt, data: "from the Application"}
+"""
+
+
+def test_application_files_are_applied_in_the_app_directory(tmp_path):
+    store = Store(tmp_path / "store")
+    build(store, tmp_path / "ctx", CONFIG_IMAGE)
+    rootfs = tmp_path / "hosts" / "local" / "rootfs"
+    first = run(config_request(tmp_path, store, APPLICATION_FILES))
+    assert first.ok, first.failures
+    assert yaml.safe_load((rootfs / "application/apps/web/values.yaml").read_text()) == {
+        "replicas": 5, "image": "web:v1"}, "merged into the app's file"
+    assert (rootfs / "application/apps/web/extra/notes.txt").read_text() == "from the Application"
+    again = run(config_request(tmp_path, store, APPLICATION_FILES))
+    assert again.ok and again.changed == 0
+
+
 def test_bad_configs_fail_before_any_host_is_touched(tmp_path):
     store = Store(tmp_path / "store")
     build(store, tmp_path / "ctx", CONFIG_IMAGE)

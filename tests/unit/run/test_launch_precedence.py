@@ -146,7 +146,9 @@ def test_nothing_to_launch_is_no_step():
     assert launch_vars(spec, image(cmds=False, launch=False, appcmds=True), DIGEST) == []
 
 
-def test_application_files_are_refused_not_ignored():
+def test_application_files_become_configs_of_the_app_directory_and_render_is_refused():
+    from sealer_runner.run.cluster import config_vars
+
     text = clusterfile(cmd=False, app_names=False, application=None, app_config=False) + textwrap.dedent("""\
         ---
         apiVersion: sealer.io/v2
@@ -155,7 +157,14 @@ def test_application_files_are_refused_not_ignored():
         spec:
           configs:
             - name: web
-              files: [{path: web.yaml, data: "x: 1"}]
+              files: [{path: web.yaml, data: "x: 1", strategy: merge}, {path: conf/a.conf, data: "a"}]
         """)
-    with pytest.raises(InputError, match=r"Clusterfile:10: Application configs\[\].files \(web\) are not applied yet"):
-        launch_vars(load_clusterfile(text), image(cmds=False, launch=True, appcmds=False), DIGEST)
+    spec = load_clusterfile(text)
+    assert launch_vars(spec, image(cmds=False, launch=True, appcmds=False), DIGEST), "files do not stop the launch"
+    assert config_vars(spec) == [
+        {"name": "a/web/0", "path": "application/apps/web/web.yaml", "data": "x: 1", "strategy": "merge", "process": []},
+        {"name": "a/web/1", "path": "application/apps/web/conf/a.conf", "data": "a", "strategy": "overwrite",
+         "process": []}]
+    with pytest.raises(InputError, match=r"Clusterfile:10: Application configs\[web\].files\[0\]: strategy 'render' "
+                                         r"is not implemented"):
+        config_vars(load_clusterfile(text.replace("strategy: merge", "strategy: render")))
