@@ -25,8 +25,11 @@ Objects of other groups (custom resources, kubeadm and sealer documents) are lef
 
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import dataclass, field
+from functools import lru_cache
+from importlib import resources
 from typing import Any, Iterable, Mapping
 
 import yaml
@@ -176,7 +179,7 @@ class Problem:
         return f"{self.file}:{self.line} (document {self.document}, {self.obj}): {self.message}"
 
 
-class _Loader(yaml.SafeLoader):
+class _Loader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):  # libyaml when PyYAML has it: 4x faster
     """YAML as the API server reads it: timestamps stay strings (the schemas want strings)."""
 
 
@@ -369,22 +372,37 @@ def _node_at(node: yaml.Node, path: list[Any]) -> yaml.Node:
 
 
 # ------------------------------------------------------------------ schemas (kubernetes-validate)
+#
+# kubernetes-validate ships, per Kubernetes minor, one JSON schema per kind and API version
+# (``v1.30.0-local/deployment-apps-v1.json``) referring to one ``_definitions.json``. Its validate()
+# reads both files again for every object (20 ms an object); the validators here are built once per
+# schema and process.
 
 
 def _engine() -> Any:
     try:
+        import jsonschema
         import kubernetes_validate
-        import kubernetes_validate.utils
+        import referencing
     except ImportError:  # pragma: no cover - a broken install; the removed-API table still applies
         return None
-    return kubernetes_validate
+    return kubernetes_validate, jsonschema, referencing
 
 
-def _schema_minors() -> list[int]:
-    kv = _engine()
-    if kv is None:
-        return []
-    return sorted({int(v.split(".")[1]) for v in kv.utils.all_versions() if v.startswith("1.")})
+def _schema_root() -> Any:
+    engine = _engine()
+    if engine is None:
+        return None
+    return resources.files(engine[0].__name__) / "kubernetes-json-schema"
+
+
+@lru_cache(maxsize=1)
+def _schema_minors() -> tuple[int, ...]:
+    root = _schema_root()
+    if root is None:
+        return ()
+    found = (re.fullmatch(r"v1\.(\d+)\.0-local", entry.name) for entry in root.iterdir())
+    return tuple(sorted(int(m.group(1)) for m in found if m))
 
 
 def _newest_schema() -> int | None:
@@ -392,19 +410,40 @@ def _newest_schema() -> int | None:
     return minors[-1] if minors else None
 
 
+@lru_cache(maxsize=4)
+def _definitions(minor: int) -> Any:
+    _, _, referencing = _engine()
+    text = (_schema_root() / f"v1.{minor}.0-local" / "_definitions.json").read_text()
+    return referencing.Resource.from_contents(json.loads(text)) @ referencing.Registry()
+
+
+@lru_cache(maxsize=512)
+def _validator(minor: int, api_version: str, kind: str) -> Any:
+    """The validator of *kind* in *api_version* on 1.*minor*, or None when that version serves no such kind."""
+    _, jsonschema, referencing = _engine()
+    # as kubernetes-validate names them: rbac.authorization.k8s.io/v1 -> rbac-v1, v1 -> v1
+    name = re.sub(r"^([^./]*)(?:\.[^/]*)?/", r"\1-", api_version)
+    path = _schema_root() / f"v1.{minor}.0-local" / f"{kind.lower()}-{name}.json"
+    if not path.is_file():
+        return None
+    schema = json.loads(path.read_text())
+    registry = referencing.Resource.from_contents(schema) @ _definitions(minor)
+    return jsonschema.Draft202012Validator(schema, registry=registry)
+
+
 class _Schemas:
     """The OpenAPI schemas of the target's oldest and newest versions that kubernetes-validate has."""
 
     def __init__(self, target: Target, result: Validation) -> None:
-        self._kv = _engine()
         self._warnings = result.warnings
         self.minors: list[int] = []
         have = _schema_minors()
-        if self._kv is None or not have:
+        if not have:
             result.warnings.append("kubernetes-validate is not installed: objects checked for removed APIs only")
             return
         if target.high[0] != 1:
             return
+        version = _engine()[0].__version__
         newest = min(target.high[1], have[-1]) if target.open_ended else target.high[1]
         for wanted in sorted({target.low[1], newest}):
             if wanted < have[0]:
@@ -414,24 +453,23 @@ class _Schemas:
             minor = max(m for m in have if m <= wanted)
             if minor != wanted:
                 result.notes.append(f"no API schemas for Kubernetes v1.{wanted} here: objects are validated "
-                                    f"against v1.{minor}'s (kubernetes-validate {self._kv.__version__})")
+                                    f"against v1.{minor}'s (kubernetes-validate {version})")
             if minor not in self.minors:
                 self.minors.append(minor)
 
     def check(self, obj: KubeObject, minor: int) -> tuple[str, list[Any]] | None:
         """(message, path) of the object's first schema violation on 1.*minor*, or None."""
-        kv = self._kv
         try:
-            kv.validate(obj.data, f"1.{minor}.0", strict=False)
-        except kv.SchemaNotFoundError:
-            return (f"{obj.api_version} {obj.kind} is not served by Kubernetes v1.{minor} "
-                    "(no such kind in that API version)", ["apiVersion"])
-        except kv.ValidationError as exc:
-            path = list(exc.path)
-            if obj.templated and isinstance(exc.instance, str) and _TEMPLATED.search(exc.instance):
-                return None  # a ${VAR} filled in at run time
-            where = ".".join(str(p) for p in path) or "(the object)"
-            return f"{where}: {exc.message} (schema of Kubernetes v1.{minor})", path
+            validator = _validator(minor, obj.api_version, obj.kind)
+            if validator is None:
+                return (f"{obj.api_version} {obj.kind} is not served by Kubernetes v1.{minor} "
+                        "(no such kind in that API version)", ["apiVersion"])
+            for error in validator.iter_errors(obj.data):
+                if obj.templated and isinstance(error.instance, str) and _TEMPLATED.search(error.instance):
+                    continue  # a ${VAR} filled in at run time
+                path = list(error.absolute_path)
+                where = ".".join(str(p) for p in path) or "(the object)"
+                return f"{where}: {error.message} (schema of Kubernetes v1.{minor})", path
         except Exception as exc:  # noqa: BLE001 - a schema the library cannot load is not the image's fault
             self._warnings.append(f"{obj.file}: {obj.name} not validated against v1.{minor}'s schema: {exc}")
         return None
