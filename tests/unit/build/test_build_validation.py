@@ -12,8 +12,13 @@ from pathlib import Path
 import pytest
 
 from sealer_runner.build.builder import Builder, BuildOptions, BuildReporter
+from sealer_runner.build.images import ImageCacheOptions
 from sealer_runner.errors import BuildError, ImageContentError, ImageNotFound
 from sealer_runner.image.store import Store
+from sealer_runner.imagecache import collect
+from sealer_runner.registry.auth import AuthStore
+from sealer_runner.registry.config import RegistryConfig
+from sealer_runner.registry.transfer import Registries
 from tests.unit.build.test_validate import CALICO, OLD_INGRESS, PSP
 
 LABEL = "cluster.alpha.sealer.io/cluster-runtime-version"
@@ -225,3 +230,25 @@ def test_a_bad_version_label_fails_unless_validation_is_skipped(store, tmp_path)
     with pytest.raises(BuildError, match="not a Kubernetes version: '1.30'"):
         build(store, ctx)
     build(store, ctx, skip_validation=True)
+
+
+def test_charts_are_rendered_once_for_validation_and_the_image_scan(store, tmp_path, monkeypatch):
+    calls = []
+    real = collect.render
+
+    def counting(chart, values, **kw):
+        calls.append(kw.get("kube_version"))
+        return real(chart, values, **kw)
+
+    monkeypatch.setattr(collect, "render", counting)
+    ctx = write(tmp_path / "ctx", {
+        "Kubefile": f"FROM scratch\nLABEL {LABEL}=v1.26.3\nAPP metrics local://metrics-server/\n"
+                    "APPCMDS metrics [\"helm install metrics . --set rbac.pspEnabled=false\"]\n",
+        "ignored": "registry.k8s.io/metrics-server/metrics-server:v0.6.1\n", **CHART})
+    images = ImageCacheOptions(Registries(RegistryConfig(), AuthStore(tmp_path / "auth.json",
+                                                                      docker_config=tmp_path / "none")),
+                               ignored_lists=(ctx / "ignored",))
+    rec = Recorder()
+    Builder(store, rec, images=images).build(BuildOptions(kubefile=ctx / "Kubefile", context=ctx, tags=("t/m:v1",)))
+    assert calls == ["v1.26.3"]  # one chart, rendered once, for the image's version
+    assert any(n.startswith("2 Kubernetes object(s) valid") for n in rec.notes)
