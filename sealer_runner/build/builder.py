@@ -266,7 +266,7 @@ class Builder:
                             "etc/kubeadm.yml, or KUBEVERSION)")
             return
         result = validate.validate(objects, target)
-        result.problems[:0] = problems
+        result.problems[:0] = problems + validate.chart_problems(content, target)
         for message in result.notes:
             self._reporter.note(message)
         for message in result.warnings:

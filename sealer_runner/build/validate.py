@@ -284,6 +284,34 @@ def image_objects(content: ImageContent) -> tuple[list[KubeObject], list[Problem
 # ------------------------------------------------------------------ checks
 
 
+def chart_problems(content: ImageContent, target: Target) -> list[Problem]:
+    """Charts whose ``kubeVersion`` refuses the image's version: ``helm install`` would refuse them."""
+    out: list[Problem] = []
+    for _chart, where, text in content.chart_metadata():
+        try:
+            meta = yaml.safe_load(text) if text else None
+        except yaml.YAMLError:
+            continue  # rendering the chart says what is wrong with it
+        wanted = meta.get("kubeVersion") if isinstance(meta, dict) else None
+        if not isinstance(wanted, str) or not wanted.strip():
+            continue
+        match = re.search(r"^kubeVersion\s*:", text, re.M)
+        line = text.count("\n", 0, match.start()) + 1 if match else 1
+        obj = f"chart {meta.get('name', '?')}"
+        try:
+            refused = sorted({v for v in (target.low, target.high) if not admits(wanted, v)})
+        except InstructionError:
+            out.append(Problem(where, line, 1, obj, f"kubeVersion {wanted!r} is not a semver range"))
+            continue
+        if refused:
+            which = (f"which {_v(target.low)} is not" if target.low == target.high
+                     else f"which not all of {target.describe()} are")
+            out.append(Problem(where, line, 1, obj, f"the chart requires Kubernetes {wanted.strip()} (its "
+                                                    f"kubeVersion), {which}: helm would refuse to install it"))
+    return out
+
+
+
 @dataclass
 class Validation:
     target: Target

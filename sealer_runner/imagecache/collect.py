@@ -8,6 +8,7 @@ are cached under ``<root>/cache/scan/`` and a rebuild scans nothing again.
 from __future__ import annotations
 
 import base64
+import io
 import json
 import tarfile
 import tempfile
@@ -66,6 +67,16 @@ class ImageContent:
     def yaml_texts(self) -> Iterable[tuple[str, str]]:
         """(path, text) of the YAML files (``.yaml``, ``.yml``, ``.tmpl``) outside chart directories."""
         return ((path, text) for path, text in self.texts() if path.endswith(YAML_SUFFIXES))
+
+    def chart_metadata(self) -> list[tuple[str, str, str]]:
+        """(chart path, where its Chart.yaml is, the Chart.yaml text) of every chart directory and archive."""
+        out = [(root, f"{root}/Chart.yaml", _text(self.files.get(f"{root}/Chart.yaml", b"")) or "")
+               for root in self._charts]
+        for path, data in sorted(self.files.items()):
+            if path.endswith(".tgz") and path.startswith((APPS + "/", "charts/")):
+                name, text = _archive_chart_yaml(data)
+                out.append((path, f"{path} ({name})", text))
+        return out
 
     def rendered_charts(self) -> list[tuple[str, dict[str, str]]]:
         """(chart path, {template name: rendered text}) for every chart directory and chart archive."""
@@ -193,6 +204,21 @@ def _render_chart_archive(path: str, data: bytes, app_cmds: Mapping[str, tuple[s
         values = values_from_commands(cmds, rootfs / app_dir, path) if app_dir else {}
         release = PurePosixPath(app_dir).name if app_dir else PurePosixPath(path).stem
         return render(data, values, release=release, where=path, kube_version=kube_version)
+
+
+def _archive_chart_yaml(data: bytes) -> tuple[str, str]:
+    """The name and text of a chart archive's top ``<chart>/Chart.yaml`` (("Chart.yaml", "") if none)."""
+    try:
+        with tarfile.open(fileobj=io.BytesIO(data), mode="r:gz") as tar:
+            for member in tar:
+                parts = member.name.strip("/").split("/")
+                if len(parts) == 2 and parts[1] == "Chart.yaml" and member.isfile() and member.size <= TEXT_LIMIT:
+                    handle = tar.extractfile(member)
+                    text = _text(handle.read()) if handle is not None else None
+                    return "/".join(parts), text or ""
+    except (tarfile.TarError, OSError, EOFError):
+        pass
+    return "Chart.yaml", ""
 
 
 def _materialize(files: Mapping[str, bytes], prefix: str, base: Path) -> Path:

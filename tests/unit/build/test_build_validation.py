@@ -252,3 +252,18 @@ def test_charts_are_rendered_once_for_validation_and_the_image_scan(store, tmp_p
     Builder(store, rec, images=images).build(BuildOptions(kubefile=ctx / "Kubefile", context=ctx, tags=("t/m:v1",)))
     assert calls == ["v1.26.3"]  # one chart, rendered once, for the image's version
     assert any(n.startswith("2 Kubernetes object(s) valid") for n in rec.notes)
+
+
+def test_a_chart_whose_kube_version_refuses_the_image_version_fails(store, tmp_path):
+    chart = dict(CHART)
+    chart["metrics-server/Chart.yaml"] += 'kubeVersion: ">=1.27.0-0"\n'
+    ctx = write(tmp_path / "ctx", {
+        "Kubefile": f"FROM scratch\nLABEL {LABEL}=v1.26.3\nAPP metrics local://metrics-server/\n"
+                    "APPCMDS metrics [\"helm install metrics . --set rbac.pspEnabled=false\"]\n", **chart})
+    with pytest.raises(ImageContentError, match=r"application/apps/metrics/Chart\.yaml:5 \(document 1, chart "
+                                                r"metrics-server\): the chart requires Kubernetes >=1\.27\.0-0 \(its "
+                                                r"kubeVersion\), which v1\.26\.3 is not: helm would refuse"):
+        build(store, ctx)
+    chart["metrics-server/Chart.yaml"] = chart["metrics-server/Chart.yaml"].replace(">=1.27.0-0", ">=1.20.0-0")
+    write(tmp_path / "ctx", chart)
+    build(store, ctx)

@@ -6,7 +6,9 @@ The fixtures are shaped after real manifests (ingress-nginx, calico, kubernetes-
 
 from __future__ import annotations
 
+import io
 import json
+import tarfile
 from importlib import resources
 
 import pytest
@@ -499,3 +501,32 @@ def test_image_objects_cover_yaml_files_and_skip_chart_sources():
     assert [p.file for p in result.problems] == ["manifests/psp.yaml"]
     assert "Kubernetes object(s) of the image would not work on Kubernetes v1.26.15" in str(result.error())
     assert "--skip-validation" in str(result.error())
+
+
+def _tgz(files: dict[str, str]) -> bytes:
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w:gz") as tar:
+        for name, text in files.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(text.encode())
+            tar.addfile(info, io.BytesIO(text.encode()))
+    return buf.getvalue()
+
+
+def test_chart_kube_version_of_directories_and_archives():
+    chart_yaml = "apiVersion: v2\nname: old\nversion: 1.0.0\nkubeVersion: '>=1.16.0-0 <1.22.0-0'\n"
+    content = ImageContent({
+        "application/apps/old/Chart.yaml": chart_yaml.encode(),
+        "application/apps/old/templates/cm.yaml": b"apiVersion: v1\nkind: ConfigMap\nmetadata: {name: x}\n",
+        "charts/old-1.0.0.tgz": _tgz({"old/Chart.yaml": chart_yaml, "old/charts/sub/Chart.yaml": "name: sub\n"}),
+        "application/apps/any/any-1.0.tgz": _tgz({"any/Chart.yaml": "apiVersion: v2\nname: any\nversion: 1.0.0\n"}),
+    }, [])
+    found = validate.chart_problems(content, exact("v1.30.2"))
+    assert [(p.file, p.line, p.obj) for p in found] == [
+        ("application/apps/old/Chart.yaml", 4, "chart old"),
+        ("charts/old-1.0.0.tgz (old/Chart.yaml)", 4, "chart old"),
+    ]
+    assert "requires Kubernetes >=1.16.0-0 <1.22.0-0 (its kubeVersion), which v1.30.2 is not" in found[0].message
+    assert validate.chart_problems(content, exact("v1.21.14")) == []
+    [ranged, _] = validate.chart_problems(content, range_target(">=1.20"))
+    assert "which not all of Kubernetes v1.20 and later (KUBEVERSION >=1.20) are" in ranged.message
