@@ -280,7 +280,7 @@ class EcsCluster:
         found = {i["InstanceId"]: i for i in self._instances(InstanceIds=json.dumps(list(ids)))}
         return {ident: found.get(ident, GONE) for ident in ids}
 
-    def wait(self, ids, public_ids, gone=False):
+    def wait(self, ids, public_ids, gone=False, settle=False):
         def ready(inst):
             if gone:
                 return inst == GONE
@@ -292,7 +292,8 @@ class EcsCluster:
             private = (inst.get("VpcAttributes") or {}).get("PrivateIpAddress", {}).get("IpAddress") or []
             public = (inst.get("PublicIpAddress") or {}).get("IpAddress") or []
             return inst["Status"] == "Running" and bool(private) and (inst["InstanceId"] not in public_ids or bool(public))
-        return c.wait_all(self.describe, ids, ready, sleep=self.sleep, rng=self.rng, timeout=self.wait_timeout)
+        return c.wait_all(self.describe, ids, ready, sleep=self.sleep, rng=self.rng, timeout=self.wait_timeout,
+                          settle=settle)
 
 
 def _ip(inst, key):
@@ -344,7 +345,7 @@ def apply(api, call, params, check=False, sleep=None, rng=None, created=None):
             if c.public_for(next(g for g in groups if g["role"] == inst["role"]), inst["index"]):
                 public_ids.add(inst["id"])
         wanted = [i["id"] for i in plan["keep"]] + [iid for _, _, iid in new]
-        ready = cluster.wait(wanted, public_ids) if wanted else {}
+        ready = cluster.wait(wanted, public_ids, settle=bool(new)) if wanted else {}
         indexes = {i["id"]: (i["role"], i["index"]) for i in plan["keep"]}
         indexes.update({iid: (role, idx) for role, idx, iid in new})
         order = {g["role"]: n for n, g in enumerate(groups)}
@@ -400,7 +401,7 @@ def delete(api, call, params, check=False, sleep=None, rng=None):
     if instances:
         cluster._do("instance", "ecs", "DeleteInstances", Force="true",
                     **{"InstanceId.%d" % n: ident for n, ident in enumerate(instances, 1)})
-        cluster.wait(instances, set(), gone=True)
+        cluster.wait(instances, set(), gone=True, settle=True)
     for sg in sgs:
         _dependent(cluster, "security group", "ecs", "DeleteSecurityGroup", SecurityGroupId=sg)
     if keys:

@@ -268,7 +268,7 @@ class Ec2Cluster:
             raise
         return {i["InstanceId"]: i for r in reservations for i in r["Instances"]}
 
-    def wait(self, ids, public_ids, state="running"):
+    def wait(self, ids, public_ids, state="running", settle=False):
         def ready(inst):
             current = inst["State"]["Name"]
             if state == "running" and current in ("terminated", "shutting-down", "stopped"):
@@ -278,7 +278,8 @@ class Ec2Cluster:
                 return False
             return state != "running" or bool(inst.get("PrivateIpAddress")) and (
                 inst["InstanceId"] not in public_ids or bool(inst.get("PublicIpAddress")))
-        return c.wait_all(self.describe, ids, ready, sleep=self.sleep, rng=self.rng, timeout=self.wait_timeout)
+        return c.wait_all(self.describe, ids, ready, sleep=self.sleep, rng=self.rng, timeout=self.wait_timeout,
+                          settle=settle)
 
 
 def _has_rule(permissions, rule):
@@ -333,7 +334,7 @@ def apply(ec2, call, params, check=False, sleep=None, rng=None, created=None):
             if c.public_for(next(g for g in groups if g["role"] == inst["role"]), inst["index"]):
                 public_ids.add(inst["id"])
         wanted = [i["id"] for i in plan["keep"]] + [iid for _, _, iid in new]
-        ready = cluster.wait(wanted, public_ids) if wanted else {}
+        ready = cluster.wait(wanted, public_ids, settle=bool(new)) if wanted else {}
         indexes = {i["id"]: (i["role"], i["index"]) for i in plan["keep"]}
         indexes.update({iid: (role, idx) for role, idx, iid in new})
         order = {g["role"]: n for n, g in enumerate(groups)}
@@ -372,7 +373,7 @@ def delete(ec2, call, params, check=False, sleep=None, rng=None):
     released = {}
     if instances:
         cluster._do("instance", "terminate_instances", InstanceIds=instances)
-        cluster.wait(instances, set(), state="terminated")
+        cluster.wait(instances, set(), state="terminated", settle=True)
         released["instance"] = instances
     for group_id in sgs:
         _dependent(cluster, "security group", "delete_security_group", GroupId=group_id)

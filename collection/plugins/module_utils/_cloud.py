@@ -81,13 +81,13 @@ class Calls:
         return dict(sorted(self.by_resource.items()), total=self.total, retries=self.retries)
 
 
-def delays(base=0.5, cap=8.0, rng=None):
-    """Endless backoff delays: ``min(cap, base * 2**n)``, each scaled by a random factor in [0.5, 1)
+def delays(base=0.5, cap=8.0, rng=None, factor=2.0):
+    """Endless backoff delays: ``min(cap, base * factor**n)``, each scaled by a random factor in [0.5, 1)
     ("equal jitter"), so that many clients throttled together do not come back together."""
     rng = rng or random.Random()
     n = 0
     while True:
-        yield min(cap, base * (2 ** n)) * (0.5 + rng.random() / 2)
+        yield min(cap, base * (factor ** n)) * (0.5 + rng.random() / 2)
         n += 1
 
 
@@ -126,15 +126,24 @@ class Retrier:
         raise AssertionError("unreachable")
 
 
-def wait_all(describe, pending, ready, sleep=time.sleep, rng=None, timeout=600.0, base=1.0, cap=10.0,
-             clock=time.monotonic, what="instances"):
+#: Polling machines that boot: a first look after ~1-2 s, then every 1.5x longer, never more than 5 s apart.
+#: Boots take seconds to minutes; a slower growth than doubling keeps the wait past the last boot short
+#: (under a quarter of the boot time on average) for few more calls (bench/cloud_bench.py).
+POLL = {"base": 2.0, "factor": 1.5, "cap": 5.0}
+
+
+def wait_all(describe, pending, ready, sleep=time.sleep, rng=None, timeout=600.0, base=POLL["base"],
+             cap=POLL["cap"], factor=POLL["factor"], clock=time.monotonic, what="instances", settle=False):
     """Poll until every id in *pending* is ready: ``describe(ids)`` returns ``{id: item}`` for the ids it
     knows (one API call for all of them), ``ready(item)`` says whether one is done (it may raise to
-    stop the wait, e.g. an instance that stopped). Backoff between rounds; returns ``{id: item}``."""
+    stop the wait, e.g. an instance that stopped). Backoff between rounds; returns ``{id: item}``.
+    *settle*: wait one delay before the first look (what was just created is never ready at once)."""
     pending = list(pending)
     done = {}
-    backoff = delays(base, cap, rng)
+    backoff = delays(base, cap, rng, factor)
     started = clock()
+    if settle and pending:
+        sleep(next(backoff))
     while pending:
         items = describe(pending)
         for ident in list(pending):
