@@ -71,6 +71,7 @@ class Target:
     high: Version
     source: str
     open_ended: bool = False  # a range with no upper bound: its newest is "every release to come"
+    exact: bool = True  # one version (a label, kubeadm.yml), not a range
 
     @property
     def render_version(self) -> str | None:
@@ -79,8 +80,10 @@ class Target:
         return None if self.open_ended else _v(self.high)
 
     def describe(self) -> str:
-        if self.low == self.high:
+        if self.exact:
             return f"Kubernetes {_v(self.low)} ({self.source})"
+        if self.low[:2] == self.high[:2]:
+            return f"Kubernetes v{self.low[0]}.{self.low[1]} ({self.source})"
         top = "and later" if self.open_ended else f"to v{self.high[0]}.{self.high[1]}"
         return f"Kubernetes v{self.low[0]}.{self.low[1]} {top} ({self.source})"
 
@@ -105,9 +108,10 @@ def target_of(labels: Mapping[str, str], files: Mapping[str, bytes]) -> Target |
 
 def range_target(text: str) -> Target:
     """The oldest and newest Kubernetes 1.x releases a ``KUBEVERSION`` range admits."""
-    numbers = [int(n) for n in re.findall(r"\d+", text)]
-    top = max([newest_removal(), _newest_schema() or 0, *[n for n in numbers if n < 1000]]) + 1
-    patches = sorted({0, 999, *[p + d for p in numbers for d in (-1, 0, 1) if p >= 0]} - {-1})
+    minors = {int(n) for n in re.findall(r"\d+\.(\d{1,3})", text)}
+    named = {int(n) for n in re.findall(r"\d+\.\d+\.(\d{1,3})", text)}  # patch bounds: what is either side
+    top = max([newest_removal(), _newest_schema() or 0, *minors]) + 1
+    patches = sorted({0, 999, *[p + d for p in named for d in (-1, 0, 1)]} - {-1})
     try:
         admitted = [(1, minor, patch) for minor in range(0, top + 1) for patch in patches
                     if admits(text, (1, minor, patch))]
@@ -116,8 +120,9 @@ def range_target(text: str) -> Target:
     source = f"KUBEVERSION {text}"
     if not admitted:
         raise ImageContentError(f"label {LABEL_SUPPORTED_KUBE_VERSION}: {text!r} admits no Kubernetes 1.x release")
-    low, high = admitted[0], admitted[-1]
-    return Target(low, high, source, open_ended=high[1] == top)
+    newest = admitted[-1][1]
+    low, high = admitted[0], next(v for v in admitted if v[1] == newest)  # each its minor's lowest patch
+    return Target(low, high, source, open_ended=newest == top, exact=False)
 
 
 def _kubeadm_version(data: bytes | None) -> KubeVersion | None:
@@ -304,7 +309,7 @@ def chart_problems(content: ImageContent, target: Target) -> list[Problem]:
             out.append(Problem(where, line, 1, obj, f"kubeVersion {wanted!r} is not a semver range"))
             continue
         if refused:
-            which = (f"which {_v(target.low)} is not" if target.low == target.high
+            which = (f"which {_v(target.low)} is not" if target.exact
                      else f"which not all of {target.describe()} are")
             out.append(Problem(where, line, 1, obj, f"the chart requires Kubernetes {wanted.strip()} (its "
                                                     f"kubeVersion), {which}: helm would refuse to install it"))
@@ -364,7 +369,7 @@ def check_object(obj: KubeObject, target: Target, schemas: _Schemas | None = Non
 
 def _removed_message(removed: RemovedAPI, kind: str, target: Target) -> str:
     text = f"{removed.api_version} {kind} was removed in Kubernetes v1.{removed.removed_in}"
-    if target.low != target.high:
+    if not target.exact:
         text += f" and the image is for {target.describe()}"
     if not removed.replacements:
         return f"{text}; {removed.notes}"

@@ -16,6 +16,7 @@ Examples: ``>=1.22 <1.26``, ``1.22.x``, ``^1.24.0``, ``1.22 - 1.24 || 1.26.x``.
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 
 from .problem import InstructionError
 
@@ -80,11 +81,14 @@ def admits(text: str, version: Version) -> bool:
     """Whether the (valid) range *text* admits *version*, with Masterminds/semver v3's rules: a partial
     version is a wildcard for ``=``, ``>`` and ``<=`` (``>1.25`` is ``>=1.26.0``, ``<=1.25`` takes every
     1.25.x), ``~1.25`` is ``>=1.25.0 <1.26.0`` and ``^1.25`` is ``>=1.25.0 <2.0.0``."""
-    for alternative in validate_range(text).split("||"):
-        tokens = [t for part in alternative.split(",") for t in part.split()]
-        if all(_holds(op, bound, version) for op, bound in _constraints(tokens)):
-            return True
-    return False
+    return any(all(_holds(op, bound, version) for op, bound in alternative) for alternative in _compiled(text))
+
+
+@lru_cache(maxsize=64)
+def _compiled(text: str) -> tuple[tuple[tuple[str, str], ...], ...]:
+    """The range's alternatives, each its (operator, version) constraints."""
+    return tuple(tuple(_constraints([t for part in alternative.split(",") for t in part.split()]))
+                 for alternative in validate_range(text).split("||"))
 
 
 def _constraints(tokens: list[str]) -> list[tuple[str, str]]:

@@ -530,3 +530,10 @@ def test_chart_kube_version_of_directories_and_archives():
     assert validate.chart_problems(content, exact("v1.21.14")) == []
     [ranged, _] = validate.chart_problems(content, range_target(">=1.20"))
     assert "which not all of Kubernetes v1.20 and later (KUBEVERSION >=1.20) are" in ranged.message
+
+
+def test_a_range_within_one_minor_is_still_a_range():
+    target = range_target(">1.25.3 <1.26")
+    assert not target.exact and target.low == target.high == (1, 25, 4)
+    assert target.describe() == "Kubernetes v1.25 (KUBEVERSION >1.25.3 <1.26)"
+    assert range_target("<=1.25.3").render_version == "v1.25.0"  # each minor's lowest patch admitted
