@@ -10,6 +10,8 @@ echo "== build =="
 .venv/bin/python bench/build_bench.py
 echo "== registry =="
 .venv/bin/python bench/registry_bench.py
+echo "== cloud (6 instances, seeded 2-10 s boots, on the local Alibaba Cloud endpoint, vs sealer's schedule) =="
+.venv/bin/python bench/cloud_bench.py
 echo "== delivery (1, 3 and 6 nspawn hosts; needs root) =="
 if [[ $(id -u) -eq 0 ]]; then
   .venv/bin/python bench/delivery_bench.py
