@@ -133,7 +133,7 @@ def check_cluster(root: Path, name: str, masters, nodes) -> dict:
     for master in masters:
         assert hosts_line(master) == [f"{master.ip} apiserver.cluster.local"], "a master resolves to itself"
         assert not (master.rootfs / "etc/systemd/system/sealer-lvscare.service").exists(), "lvscare on nodes only"
-        assert not calls(master, "ipvsadm")
+        assert all(e["argv"] == ["-S", "-n"] for e in calls(master, "ipvsadm")), "no IPVS rule on a master"
     # admin.conf on the controller, 0600, as on master0
     admin = root / "clusters" / name / "admin.conf"
     assert admin.stat().st_mode & 0o777 == 0o600
@@ -161,6 +161,22 @@ def test_kubeadm_one_master_two_nodes(tmp_path, test_hosts_factory, capsys):
         assert ": 0 change(s)" in second, second
         again = {h.name: [e for e in log_of(h)[before[h.name]:] if e["tool"] == "kubeadm"] for h in hosts}
         assert not any(again.values()), f"a re-run of a healthy cluster calls kubeadm: {again}"
+
+        # a join that did not happen (node 2 never got its kubelet.conf): the next run finishes it, with a
+        # new token from master0, and touches no other host
+        nodes[1].ssh("systemctl stop kubelet && rm -f /etc/kubernetes/kubelet.conf", check=True)
+        before = {h.name: len(log_of(h)) for h in hosts}
+        third = run(root, cf, capsys)
+        assert ": 0 change(s)" not in third
+        new = {h.name: [e for e in log_of(h)[before[h.name]:] if e["tool"] == "kubeadm"] for h in hosts}
+        assert [e["argv"][:2] for e in new[masters[0].name]] == [["token", "create"]], new
+        assert not new[nodes[0].name], "a joined node is left alone"
+        (rejoined,) = new[nodes[1].name]
+        issued = json.loads((masters[0].rootfs / "etc/kubernetes/standin-issued").read_text())
+        assert rejoined["argv"][0] == "join" and rejoined["used"]["token"] == issued["tokens"][-1]
+        assert len(issued["tokens"]) == 2 and not rejoined.get("error")
+        assert nodes[1].ssh("systemctl is-active kubelet").stdout.strip() == "active"
+        assert ": 0 change(s)" in run(root, cf, capsys)
 
 
 def test_kubeadm_ha_three_masters_two_nodes(tmp_path, test_hosts_factory, capsys):

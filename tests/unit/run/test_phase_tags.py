@@ -52,6 +52,6 @@ def test_nothing_skipped_for_task_tags_special_tags_or_no_selection(tmp_path):
 
 def test_the_collection_playbook_phases():
     real = play_tags(COLLECTION_DIR / "playbooks" / "run.yml")
-    assert skipped_phases(("validate", "rootfs"), real) == ("apps", "container-runtime", "plugins", "prepare",
-                                                            "registry")
+    assert skipped_phases(("validate", "rootfs"), real) == ("apps", "container-runtime", "kubernetes", "plugins",
+                                                            "prepare", "registry")
     assert "rootfs" not in skipped_phases(("config",), real)
