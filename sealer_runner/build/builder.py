@@ -260,10 +260,10 @@ class Builder:
         objects, problems = validate.image_objects(content)
         if not objects and not problems:
             return
-        if target is None:
-            self._warn_once(f"{len(objects)} Kubernetes object(s) not validated: the image names no Kubernetes "
-                            "version (label cluster.alpha.sealer.io/cluster-runtime-version, kubernetesVersion in "
-                            "etc/kubeadm.yml, or KUBEVERSION)")
+        if target is None:  # a note, not a warning: sealer's app images often name no version
+            self._reporter.note(f"{len(objects)} Kubernetes object(s) not validated: the image names no Kubernetes "
+                                "version (label cluster.alpha.sealer.io/cluster-runtime-version, kubernetesVersion "
+                                "in etc/kubeadm.yml, or KUBEVERSION)")
             return
         result = validate.validate(objects, target)
         result.problems[:0] = problems + validate.chart_problems(content, target)
