@@ -312,6 +312,18 @@ items:
     assert "use batch/v1 (served since v1.21)" in problem.message
 
 
+def test_a_kubeconfig_is_not_an_object():
+    kubeconfig = """\
+apiVersion: v1
+kind: Config
+clusters: [{name: c, cluster: {server: "https://apiserver.cluster.local:6443"}}]
+users: [{name: admin, user: {}}]
+contexts: [{name: admin@c, context: {cluster: c, user: admin}}]
+current-context: admin@c
+"""
+    assert problems(kubeconfig, exact("v1.30.2")) == []
+
+
 def test_documents_that_are_not_objects_are_ignored():
     text = "# values\nreplicaCount: 2\n---\n---\n- a\n- b\n---\nkind: Thing\n"
     assert problems(text, exact("v1.30.0")) == []
