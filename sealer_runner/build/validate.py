@@ -505,7 +505,8 @@ class _Schemas:
                     continue  # a ${VAR} filled in at run time
                 path = list(error.absolute_path)
                 where = ".".join(str(p) for p in path) or "(the object)"
-                return f"{where}: {error.message} (schema of Kubernetes v1.{minor})", path
+                message = error.message if len(error.message) <= 300 else error.message[:300] + "..."
+                return f"{where}: {message} (schema of Kubernetes v1.{minor})", path
         except Exception as exc:  # noqa: BLE001 - a schema the library cannot load is not the image's fault
             self._warnings.append(f"{obj.file}: {obj.name} not validated against v1.{minor}'s schema: {exc}")
         return None

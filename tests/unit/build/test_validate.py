@@ -368,6 +368,12 @@ def test_a_missing_required_field_is_named():
     assert "'selector' is a required property" in problem.message
 
 
+def test_a_long_schema_message_is_cut():
+    text = "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: x}\ndata: " + "x" * 5000 + "\n"
+    [problem] = problems(text, exact("v1.30.0"))
+    assert problem.message.startswith("data: 'xxx") and len(problem.message) < 400 and "..." in problem.message
+
+
 def test_a_kind_the_version_does_not_serve_fails():
     text = "apiVersion: batch/v2\nkind: Job\nmetadata: {name: x}\n"
     [problem] = problems(text, exact("v1.30.0"))
