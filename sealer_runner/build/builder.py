@@ -18,7 +18,6 @@ from ..image.platform import host_platform
 from ..image.reference import Reference, parse_reference
 from ..image.rootfs import captures, remember
 from ..image.store import PlatformManifest, Store
-from ..imagecache.collect import ImageContent, read_content
 from ..image.types import (
     ANNOTATION_CONTAINER_IMAGES,
     ANNOTATION_IMAGE_EXTENSION,
@@ -29,6 +28,7 @@ from ..image.types import (
     Platform,
     canonical_json,
 )
+from ..imagecache.collect import ImageContent, read_content
 from ..kubefile import parse_kubefile, read_kubefile
 from ..kubefile.plan import BuildPlan, CopyStep, RunStep
 from ..registry.transfer import TransferReporter
