@@ -192,3 +192,14 @@ spec:
     monkeypatch.setattr("click.confirm", lambda *a, **k: True)
     assert cli_main([*root, "infra", "delete", "-f", str(clusterfile)]) == 0
     assert not cloud.instances and not cloud.vpcs and not cloud.groups
+
+
+def test_a_moved_controller_gets_its_rules_and_the_old_ones_go(cloud):
+    ali.apply(_api(cloud), _retrier(), _params("moved", 1, 0))
+    moved = ali.apply(_api(cloud), _retrier(), _params("moved", 1, 0, allow_from=["198.51.100.9/32"]))
+    sg = moved["network"]["security_group_id"]
+    assert moved["plan"] == [f"open TCP 22 from 198.51.100.9/32, TCP 6443 from 198.51.100.9/32 on {sg}",
+                             f"close TCP 22 from 203.0.113.7/32, TCP 6443 from 203.0.113.7/32 on {sg}"]
+    rules = _ours(cloud, "moved")["sg"][0]["Rules"]
+    assert sorted(r.get("SourceCidrIp", "sg") for r in rules) == ["198.51.100.9/32", "198.51.100.9/32", "sg"]
+    assert ali.apply(_api(cloud), _retrier(), _params("moved", 1, 0, allow_from=["198.51.100.9/32"]))["plan"] == []

@@ -288,3 +288,19 @@ spec:
     assert cli_main([*root, "infra", "delete", "-f", str(clusterfile), "--force"]) == 0
     assert not record.exists()
     assert not any(_ours(_ec2(moto_url), "cli").values())
+
+
+def test_a_moved_controller_gets_its_rules_and_the_old_ones_go(moto_url, creds):
+    ec2 = _ec2(moto_url)
+    aws.apply(ec2, _retrier(), _params("moved", 1, 0))
+    moved = aws.apply(ec2, _retrier(), _params("moved", 1, 0, allow_from=["198.51.100.9/32", "2001:db8::/64"]))
+    assert moved["plan"][0].startswith("open tcp/22 from 198.51.100.9/32, ")
+    assert "close tcp/22 from 203.0.113.7/32, tcp/6443 from 203.0.113.7/32" in moved["plan"][1]
+    sg = _ours(ec2, "moved")["sg"][0]
+    sources = {(p.get("FromPort"), r.get("CidrIp") or r.get("CidrIpv6")) for p in sg["IpPermissions"]
+               for r in p.get("IpRanges", []) + p.get("Ipv6Ranges", [])}
+    assert sources == {(22, "198.51.100.9/32"), (6443, "198.51.100.9/32"), (22, "2001:db8::/64"),
+                       (6443, "2001:db8::/64")}
+    assert aws.apply(ec2, _retrier(), _params("moved", 1, 0, allow_from=["198.51.100.9/32", "2001:db8::/64"]))[
+        "plan"] == []
+    aws.delete(ec2, _retrier(), {"cluster": "moved"})

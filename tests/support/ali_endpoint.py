@@ -282,6 +282,25 @@ class AliCloud:
                 group["Rules"].append({k.split(".", 2)[2]: v for k, v in p.items() if k.startswith(f"Permissions.{n}.")})
         return {}
 
+    def _DescribeSecurityGroupAttribute(self, p: dict[str, str]) -> dict[str, Any]:  # noqa: N802
+        group = self.groups.get(p.get("SecurityGroupId", ""))
+        if group is None:
+            raise CloudFault(404, "InvalidSecurityGroupId.NotFound", "Specified security group does not exist.")
+        rules = [{"Direction": "ingress", "Policy": "Accept", "SourceCidrIp": "", "Ipv6SourceCidrIp": "",
+                  "SourceGroupId": "", **rule} for rule in group["Rules"]]
+        return {"SecurityGroupId": group["SecurityGroupId"], "VpcId": group["VpcId"],
+                "Permissions": {"Permission": rules}}
+
+    def _RevokeSecurityGroup(self, p: dict[str, str]) -> dict[str, Any]:  # noqa: N802
+        group = self.groups.get(p.get("SecurityGroupId", ""))
+        if group is None:
+            raise CloudFault(404, "InvalidSecurityGroupId.NotFound", "Specified security group does not exist.")
+        for n in range(1, 101):
+            if f"Permissions.{n}.IpProtocol" in p:
+                rule = {k.split(".", 2)[2]: v for k, v in p.items() if k.startswith(f"Permissions.{n}.")}
+                group["Rules"] = [r for r in group["Rules"] if r != rule]
+        return {}
+
     def _DescribeSecurityGroups(self, p: dict[str, str]) -> dict[str, Any]:  # noqa: N802
         found = [self._out(g) for g in self.groups.values() if self._match(g, p, {"VpcId": "VpcId"})]
         return {"SecurityGroups": {"SecurityGroup": found}, "TotalCount": len(found)}

@@ -196,25 +196,32 @@ class EcsCluster:
             "security group", "ecs", "DescribeSecurityGroups", VpcId=vpc["VpcId"],
             **{"Tag.1.Key": c.TAG_CLUSTER, "Tag.1.Value": self.cluster})["SecurityGroups"]["SecurityGroup"]
         if groups:
-            return groups[0]["SecurityGroupId"]
-        self.plan.append("create security group sealer-%s (ports %s from %s; all traffic inside)" % (
-            self.cluster, ",".join(map(str, ports)), ",".join(allow_from) or "nowhere outside"))
-        if check:
-            return "(new security group)"
-        sg = self._do("security group", "ecs", "CreateSecurityGroup", VpcId=vpc["VpcId"],
-                      SecurityGroupName="sealer-" + self.cluster, ClientToken=uuid.uuid4().hex,
-                      **_tags(self.cluster))["SecurityGroupId"]
-        self._note("security group", sg)
-        # inside the group: everything (one rule); from the controller's CIDRs: the ports asked for
-        rules = {"Permissions.1.IpProtocol": "ALL", "Permissions.1.PortRange": "-1/-1",
-                 "Permissions.1.SourceGroupId": sg}
-        n = 1
-        for port in ports:
-            for cidr in allow_from:
-                n += 1
-                rules.update({"Permissions.%d.IpProtocol" % n: "TCP", "Permissions.%d.PortRange" % n: "%d/%d" % (
-                    port, port), "Permissions.%d.SourceCidrIp" % n: cidr})
-        self._do("security group", "ecs", "AuthorizeSecurityGroup", SecurityGroupId=sg, **rules)
+            sg = groups[0]["SecurityGroupId"]
+            have = _rules(self._do("security group", "ecs", "DescribeSecurityGroupAttribute", SecurityGroupId=sg,
+                                   Direction="ingress")["Permissions"]["Permission"])
+        else:
+            self.plan.append("create security group sealer-%s (ports %s from %s; all traffic inside)" % (
+                self.cluster, ",".join(map(str, ports)), ",".join(allow_from) or "nowhere outside"))
+            if check:
+                return "(new security group)"
+            sg = self._do("security group", "ecs", "CreateSecurityGroup", VpcId=vpc["VpcId"],
+                          SecurityGroupName="sealer-" + self.cluster, ClientToken=uuid.uuid4().hex,
+                          **_tags(self.cluster))["SecurityGroupId"]
+            self._note("security group", sg)
+            have = set()
+        # inside the group: everything; from the controller's CIDRs: the ports asked for
+        wanted = {("ALL", "-1/-1", "sg:" + sg)} | {("TCP", "%d/%d" % (p, p), cidr) for p in ports for cidr in allow_from}
+        missing = sorted(wanted - have)
+        managed = {"%d/%d" % (p, p) for p in ports}
+        stale = sorted(r for r in have - wanted if r[0] == "TCP" and r[1] in managed and not r[2].startswith("sg:"))
+        if missing and groups:
+            self.plan.append("open %s on %s" % (", ".join(_rule_text(r) for r in missing), sg))
+        if stale:
+            self.plan.append("close %s on %s" % (", ".join(_rule_text(r) for r in stale), sg))
+        if missing and not check:
+            self._do("security group", "ecs", "AuthorizeSecurityGroup", SecurityGroupId=sg, **_permissions(missing))
+        if stale and not check:
+            self._do("security group", "ecs", "RevokeSecurityGroup", SecurityGroupId=sg, **_permissions(stale))
         return sg
 
     def ensure_key_pair(self, public_key, check):
@@ -294,6 +301,35 @@ class EcsCluster:
             return inst["Status"] == "Running" and bool(private) and (inst["InstanceId"] not in public_ids or bool(public))
         return c.wait_all(self.describe, ids, ready, sleep=self.sleep, rng=self.rng, timeout=self.wait_timeout,
                           settle=settle)
+
+
+def _rules(permissions):
+    """ECS ingress permissions as a set of (protocol, port range, source), the source a CIDR or ``sg:<id>``."""
+    out = set()
+    for perm in permissions:
+        if perm.get("Direction", "ingress") != "ingress":
+            continue
+        source = perm.get("SourceCidrIp") or perm.get("Ipv6SourceCidrIp") or (
+            "sg:" + perm["SourceGroupId"] if perm.get("SourceGroupId") else "")
+        if source:
+            out.add((str(perm.get("IpProtocol", "")).upper(), perm.get("PortRange", ""), source))
+    return out
+
+
+def _permissions(rules):
+    params = {}
+    for n, (proto, ports, source) in enumerate(rules, 1):
+        params["Permissions.%d.IpProtocol" % n] = proto
+        params["Permissions.%d.PortRange" % n] = ports
+        key = "SourceGroupId" if source.startswith("sg:") else "Ipv6SourceCidrIp" if ":" in source else "SourceCidrIp"
+        params["Permissions.%d.%s" % (n, key)] = source[3:] if source.startswith("sg:") else source
+    return params
+
+
+def _rule_text(rule):
+    proto, ports, source = rule
+    what = "all traffic" if proto == "ALL" else "%s %s" % (proto, ports.split("/")[0])
+    return "%s from %s" % (what, "the group itself" if source.startswith("sg:") else source)
 
 
 def _ip(inst, key):

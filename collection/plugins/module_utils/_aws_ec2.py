@@ -187,15 +187,22 @@ class Ec2Cluster:
                                     {"ResourceType": "security-group", "Tags": _tags(self.cluster)}])["GroupId"]
             self._note("created", "security group", group_id)
             group = {"GroupId": group_id, "IpPermissions": []}
-        wanted = [{"IpProtocol": "-1", "UserIdGroupPairs": [{"GroupId": group["GroupId"]}]}]
-        wanted += [{"IpProtocol": "tcp", "FromPort": p, "ToPort": p, "IpRanges": [{"CidrIp": cidr}]}
-                   for p in ports for cidr in allow_from]
-        missing = [w for w in wanted if not _has_rule(group["IpPermissions"], w)]
+        wanted = {("-1", None, "sg:" + group["GroupId"])} | {("tcp", p, cidr) for p in ports for cidr in allow_from}
+        have = _rules(group["IpPermissions"])
+        missing = sorted(wanted - have, key=str)
+        # our ports from addresses no longer allowed (the controller moved); other rules are left alone
+        stale = sorted((r for r in have - wanted if r[0] == "tcp" and r[1] in ports and not r[2].startswith("sg:")),
+                       key=str)
         if missing and groups:
-            self.plan.append("open %d rule(s) on %s" % (len(missing), group["GroupId"]))
+            self.plan.append("open %s on %s" % (", ".join(_rule_text(r) for r in missing), group["GroupId"]))
+        if stale:
+            self.plan.append("close %s on %s" % (", ".join(_rule_text(r) for r in stale), group["GroupId"]))
         if missing and not check:
             self._do("security group", "authorize_security_group_ingress", GroupId=group["GroupId"],
-                     IpPermissions=missing)
+                     IpPermissions=[_permission(r) for r in missing])
+        if stale and not check:
+            self._do("security group", "revoke_security_group_ingress", GroupId=group["GroupId"],
+                     IpPermissions=[_permission(r) for r in stale])
         return group["GroupId"]
 
     def ensure_key_pair(self, public_key, check):
@@ -282,17 +289,36 @@ class Ec2Cluster:
                           settle=settle)
 
 
-def _has_rule(permissions, rule):
+def _rules(permissions):
+    """EC2 ingress permissions as a set of (protocol, port or None, source), the source a CIDR or ``sg:<id>``."""
+    out = set()
     for perm in permissions:
-        if perm.get("IpProtocol") != rule["IpProtocol"] or perm.get("FromPort") != rule.get("FromPort"):
-            continue
-        if "UserIdGroupPairs" in rule and any(p.get("GroupId") == rule["UserIdGroupPairs"][0]["GroupId"]
-                                              for p in perm.get("UserIdGroupPairs") or ()):
-            return True
-        if "IpRanges" in rule and any(r.get("CidrIp") == rule["IpRanges"][0]["CidrIp"]
-                                      for r in perm.get("IpRanges") or ()):
-            return True
-    return False
+        proto = perm.get("IpProtocol")
+        port = perm.get("FromPort") if perm.get("FromPort") == perm.get("ToPort") else ("range", perm.get("FromPort"))
+        out.update((proto, port, r["CidrIp"]) for r in perm.get("IpRanges") or ())
+        out.update((proto, port, r["CidrIpv6"]) for r in perm.get("Ipv6Ranges") or ())
+        out.update((proto, port, "sg:" + p["GroupId"]) for p in perm.get("UserIdGroupPairs") or ())
+    return out
+
+
+def _permission(rule):
+    proto, port, source = rule
+    perm = {"IpProtocol": proto}
+    if port is not None:
+        perm.update(FromPort=port, ToPort=port)
+    if source.startswith("sg:"):
+        perm["UserIdGroupPairs"] = [{"GroupId": source[3:]}]
+    elif ":" in source:
+        perm["Ipv6Ranges"] = [{"CidrIpv6": source}]
+    else:
+        perm["IpRanges"] = [{"CidrIp": source}]
+    return perm
+
+
+def _rule_text(rule):
+    proto, port, source = rule
+    what = "all traffic" if proto == "-1" else "%s/%s" % (proto, port)
+    return "%s from %s" % (what, "the group itself" if source.startswith("sg:") else source)
 
 
 def apply(ec2, call, params, check=False, sleep=None, rng=None, created=None):
