@@ -304,3 +304,35 @@ def test_a_moved_controller_gets_its_rules_and_the_old_ones_go(moto_url, creds):
     assert aws.apply(ec2, _retrier(), _params("moved", 1, 0, allow_from=["198.51.100.9/32", "2001:db8::/64"]))[
         "plan"] == []
     aws.delete(ec2, _retrier(), {"cluster": "moved"})
+
+
+def test_no_capacity_in_one_zone_moves_to_the_next(moto_url, creds):
+    class NoCapacity(Throttled):
+        """run_instances into a subnet of us-east-1a answers InsufficientInstanceCapacity."""
+
+        def __getattr__(self, name):
+            real = getattr(self.client, name)
+            if name != "run_instances":
+                return real
+
+            def run(**kwargs):
+                subnet = kwargs["NetworkInterfaces"][0]["SubnetId"]
+                zone = self.client.describe_subnets(SubnetIds=[subnet])["Subnets"][0]["AvailabilityZone"]
+                if zone == "us-east-1a":
+                    self.injected += 1
+                    from botocore.exceptions import ClientError
+                    raise ClientError({"Error": {"Code": "InsufficientInstanceCapacity", "Message": "We currently do "
+                                                 "not have sufficient t3.medium capacity in the Availability Zone"},
+                                       "ResponseMetadata": {"HTTPStatusCode": 500}}, name)
+                return real(**kwargs)
+            return run
+    ec2 = NoCapacity(_ec2(moto_url), 0, None)
+    result = aws.apply(ec2, _retrier(), _params("capacity", 1, 2, zone="us-east-1a"))
+    assert {m["zone"] for m in result["machines"]} == {"us-east-1b"}
+    assert ec2.injected == 1  # the zone is skipped for the rest of the run
+    assert "zone us-east-1a has no capacity for t3.medium (InsufficientInstanceCapacity): next zone" in result["plan"]
+    assert len(result["network"]["subnet_ids"]) == 2
+    again = aws.apply(_ec2(moto_url), _retrier(), _params("capacity", 1, 2, zone="us-east-1a"))
+    assert again["plan"] == []
+    aws.delete(_ec2(moto_url), _retrier(), {"cluster": "capacity"})
+    assert not any(_ours(_ec2(moto_url), "capacity").values())

@@ -84,6 +84,8 @@ class Ec2Cluster:
         self.created = {}
         self.deleted = {}
         self.plan = []
+        self._zones = None
+        self.skipped = set()  # zones that answered "no capacity" in this run
 
     def _do(self, resource, operation, **kwargs):
         return self.call(resource, operation, getattr(self.ec2, operation), **kwargs)
@@ -117,25 +119,35 @@ class Ec2Cluster:
             self._note("created", "vpc", vpc["VpcId"])
         return vpc, ours
 
-    def ensure_subnet(self, vpc, zone, cidr, check):
+    def subnets(self, vpc):
+        """Our subnets in *vpc* (one per availability zone used)."""
         if vpc["VpcId"].startswith("("):
-            subnets = []
-        else:
-            subnets = self._do("subnet", "describe_subnets", Filters=self._ours() + [
-                {"Name": "vpc-id", "Values": [vpc["VpcId"]]}])["Subnets"]
-        if subnets:
-            return subnets[0]
-        if not zone:
-            zones = self._do("zone", "describe_availability_zones",
+            return []
+        return self._do("subnet", "describe_subnets", Filters=self._ours() + [
+            {"Name": "vpc-id", "Values": [vpc["VpcId"]]}])["Subnets"]
+
+    def zones(self, first):
+        """The region's available zones, *first* first (one call, made when a zone must be chosen)."""
+        if self._zones is None:
+            found = self._do("zone", "describe_availability_zones",
                              Filters=[{"Name": "state", "Values": ["available"]}])["AvailabilityZones"]
-            zone = sorted(z["ZoneName"] for z in zones)[0]
+            self._zones = sorted(z["ZoneName"] for z in found)
+        return ([first] if first else []) + [z for z in self._zones if z != first]
+
+    def ensure_subnet(self, vpc, zone, known, cidr, check):
+        """Our subnet in *zone*, made when missing (*known*: our subnets so far, updated)."""
+        for subnet in known:
+            if subnet["AvailabilityZone"] == zone:
+                return subnet
         cidr = cidr or self._free_cidr(vpc)
         self.plan.append("create subnet %s in %s" % (cidr, zone))
         if check:
-            return {"SubnetId": "(new subnet)", "AvailabilityZone": zone}
-        subnet = self._do("subnet", "create_subnet", VpcId=vpc["VpcId"], CidrBlock=cidr, AvailabilityZone=zone,
-                          TagSpecifications=[{"ResourceType": "subnet", "Tags": _tags(self.cluster)}])["Subnet"]
-        self._note("created", "subnet", subnet["SubnetId"])
+            subnet = {"SubnetId": "(new subnet)", "AvailabilityZone": zone, "CidrBlock": cidr}
+        else:
+            subnet = self._do("subnet", "create_subnet", VpcId=vpc["VpcId"], CidrBlock=cidr, AvailabilityZone=zone,
+                              TagSpecifications=[{"ResourceType": "subnet", "Tags": _tags(self.cluster)}])["Subnet"]
+            self._note("created", "subnet", subnet["SubnetId"])
+        known.append(subnet)
         return subnet
 
     def _free_cidr(self, vpc):
@@ -330,7 +342,9 @@ def apply(ec2, call, params, check=False, sleep=None, rng=None, created=None):
         cluster.created = created
     groups = c.normalize_groups(params["groups"], c.AWS_CATALOG)
     vpc, vpc_ours = cluster.ensure_vpc(params.get("vpc_id"), params.get("vpc_cidr") or "10.0.0.0/16", check)
-    subnet = cluster.ensure_subnet(vpc, params.get("zone"), params.get("subnet_cidr"), check)
+    known = cluster.subnets(vpc)
+    zone = params.get("zone") or (known[0]["AvailabilityZone"] if known else None) or cluster.zones(None)[0]
+    cluster.ensure_subnet(vpc, zone, known, params.get("subnet_cidr"), check)
     public = any(g["public_ip"] != "none" for g in groups)
     if public and vpc_ours:
         cluster.ensure_gateway(vpc, check)
@@ -352,7 +366,7 @@ def apply(ec2, call, params, check=False, sleep=None, rng=None, created=None):
         image = cluster.find_image(params.get("image_id")) if plan["create"] else None
         new, public_ids = [], set()
         for group, indexes, is_public in c.batches(plan["create"]):
-            ids = cluster.run_batch(group, indexes, is_public, image, subnet, sg, key_name)
+            ids = _run_in_some_zone(cluster, vpc, zone, known, group, indexes, is_public, image, sg, key_name)
             new.extend((group["role"], idx, iid) for idx, iid in zip(indexes, sorted(ids), strict=True))
             if is_public:
                 public_ids.update(ids)
@@ -371,8 +385,27 @@ def apply(ec2, call, params, check=False, sleep=None, rng=None, created=None):
                                       (inst.get("Placement") or {}).get("AvailabilityZone"), inst.get("InstanceType")))
     return {"changed": bool(cluster.plan), "plan": cluster.plan, "machines": machines,
             "created": cluster.created, "released": cluster.deleted,
-            "network": {"vpc_id": vpc["VpcId"], "vpc_ours": vpc_ours, "subnet_id": subnet["SubnetId"],
+            "network": {"vpc_id": vpc["VpcId"], "vpc_ours": vpc_ours, "subnet_ids": [k["SubnetId"] for k in known],
                         "security_group_id": sg, "key_pair": key_name}}
+
+
+def _run_in_some_zone(cluster, vpc, zone, known, group, indexes, public, image, sg, key_name):
+    """One RunInstances call in the first zone with capacity (our subnet in it made when missing): a zone
+    answering InsufficientInstanceCapacity (or not offering the type) is left for the next; any other
+    error stops at once."""
+    last = None
+    for candidate in [z for z in cluster.zones(zone) if z not in cluster.skipped]:
+        subnet = cluster.ensure_subnet(vpc, candidate, known, None, False)
+        try:
+            return cluster.run_batch(group, indexes, public, image, subnet, sg, key_name)
+        except c.CloudError as exc:
+            if not exc.stock:
+                raise
+            last = exc
+            cluster.skipped.add(candidate)
+            cluster.plan.append("zone %s has no capacity for %s (%s): next zone" % (
+                candidate, group["instance_type"], exc.code))
+    raise last or c.CloudError("no zone left", "InsufficientInstanceCapacity", "instance", "run_instances")
 
 
 def delete(ec2, call, params, check=False, sleep=None, rng=None):

@@ -10,7 +10,7 @@ module: aws_ec2_instances
 short_description: A cluster's machines on AWS EC2 (VPC, subnet, security group, key pair, instances)
 description:
   - Creates or reuses, by the tag C(sealer.io/cluster=<cluster>), a VPC (or uses the one given by I(vpc_id)),
-    a subnet, an internet gateway when a public IP is asked for in a VPC it created, a security group
+    a subnet per availability zone used, an internet gateway when a public IP is asked for in a VPC it created, a security group
     (all traffic inside the group; I(ports) from I(allow_from) only), a key pair imported from
     I(public_key), and for each group its instances (tag C(sealer.io/role)), with system and data disks.
   - Instances missing from a group are created in one RunInstances call per group, then polled together
@@ -39,7 +39,8 @@ options:
     type: str
     required: true
   zone:
-    description: The availability zone of the subnet (default the first available one).
+    description: The availability zone tried first (default that of our existing subnet, else the first
+      available one); a zone without capacity for the instance type is left for the next.
     type: str
   groups:
     description: The host groups, each C(role), C(count), and C(cpu), C(memory), C(instance_type),
@@ -138,7 +139,7 @@ released:
   returned: always
   type: dict
 network:
-  description: The VPC, subnet, security group and key pair in use.
+  description: The VPC, subnets, security group and key pair in use.
   returned: when state is present
   type: dict
 api_calls:
