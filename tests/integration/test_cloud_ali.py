@@ -203,3 +203,31 @@ def test_a_moved_controller_gets_its_rules_and_the_old_ones_go(cloud):
     rules = _ours(cloud, "moved")["sg"][0]["Rules"]
     assert sorted(r.get("SourceCidrIp", "sg") for r in rules) == ["198.51.100.9/32", "198.51.100.9/32", "sg"]
     assert ali.apply(_api(cloud), _retrier(), _params("moved", 1, 0, allow_from=["198.51.100.9/32"]))["plan"] == []
+
+
+def test_cli_failure_part_way_names_and_records_what_was_made(cloud, tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("ALIBABA_CLOUD_ENDPOINT_URL", cloud.url)
+    monkeypatch.setenv("ALIBABA_CLOUD_ACCESS_KEY_ID", "test-key")
+    monkeypatch.setenv("ALIBABA_CLOUD_ACCESS_KEY_SECRET", "test-secret")
+    cloud.no_stock_zones.update(ZONES)
+    clusterfile = tmp_path / "Clusterfile"
+    clusterfile.write_text(f"""apiVersion: sealer.io/v2
+kind: Cluster
+metadata: {{name: partial}}
+spec:
+  image: kubernetes:v1.22.15
+  provider: ALI_CLOUD
+  cloud: {{region: {REGION}}}
+  hosts: [{{roles: [master], count: 1}}]
+""")
+    root = ["--root", str(tmp_path / "root")]
+    assert cli_main([*root, "infra", "apply", "-f", str(clusterfile)]) == 1
+    err = capsys.readouterr().err
+    assert "OperationDenied.NoStock" in err and "created before the failure" in err and "vpc: vpc-" in err
+    record = (tmp_path / "root" / "clusters" / "partial" / "infra.json").read_text()
+    assert '"complete": false' in record and '"vswitch": [' in record
+    cloud.no_stock_zones.clear()
+    assert cli_main([*root, "infra", "apply", "-f", str(clusterfile)]) == 0  # resumes: reuses the VPC
+    assert cloud.calls["CreateVpc"] == 1
+    assert cli_main([*root, "infra", "delete", "-f", str(clusterfile), "--force"]) == 0
+    assert not cloud.vpcs and not cloud.vswitches and not cloud.instances

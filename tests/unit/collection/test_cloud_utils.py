@@ -149,3 +149,35 @@ def test_wait_all_times_out_naming_what_is_left():
     clock = iter(range(0, 1000, 100))
     with pytest.raises(c.CloudError, match="1 of 1 not ready after 150s: i-1"):
         c.wait_all(lambda ids: {}, ["i-1"], bool, sleep=lambda s: None, timeout=150, clock=lambda: next(clock))
+
+
+class _Images:
+    """A stand-in EC2 client answering describe_images by owner and name pattern."""
+
+    def __init__(self, images):
+        self.images = images
+        self.asked = []
+
+    def describe_images(self, Owners=None, Filters=None, ImageIds=None):  # noqa: N803 (boto3's names)
+        import fnmatch
+
+        pattern = next(f["Values"][0] for f in Filters if f["Name"] == "name")
+        self.asked.append((Owners[0], pattern))
+        return {"Images": [i for i in self.images if i["Owner"] == Owners[0] and fnmatch.fnmatch(i["Name"], pattern)]}
+
+
+def test_default_machine_image_is_the_newest_debian_else_ubuntu_lts():
+    aws = load("module_utils", "_aws_ec2")
+    ubuntu = [{"ImageId": "ami-old", "Owner": "099720109477", "CreationDate": "2023-01-01",
+               "Name": "ubuntu/images/hvm-ssd/ubuntu-jammy-22.04-amd64-server-20230101"},
+              {"ImageId": "ami-new", "Owner": "099720109477", "CreationDate": "2024-06-01",
+               "Name": "ubuntu/images/hvm-ssd-gp3/ubuntu-noble-24.04-amd64-server-20240601"}]
+    client = _Images(ubuntu)
+    cluster = aws.Ec2Cluster(client, c.Retrier(lambda e, r, o: None, sleep=lambda s: None), "x")
+    assert cluster.find_image(None)["ImageId"] == "ami-new"
+    assert client.asked[0] == ("136693071363", "debian-12-amd64-*")  # Debian's own AMIs are tried first
+    debian = [{"ImageId": "ami-deb", "Owner": "136693071363", "CreationDate": "2024-01-01",
+               "Name": "debian-12-amd64-20240101-1614"}]
+    assert aws.Ec2Cluster(_Images(ubuntu + debian), cluster.call, "x").find_image(None)["ImageId"] == "ami-deb"
+    with pytest.raises(c.CloudError, match="no Debian 12 or Ubuntu 24.04/22.04 image"):
+        aws.Ec2Cluster(_Images([]), cluster.call, "x").find_image(None)
