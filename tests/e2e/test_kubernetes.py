@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import re
+import time
 from pathlib import Path
 
 import pytest
@@ -45,7 +46,7 @@ def kubernetes_image(tmp: Path, root: Path) -> str:
     return "example.com/e2e/k8s:v1"
 
 
-def clusterfile(path: Path, name: str, image: str, masters, nodes, key: Path) -> Path:
+def clusterfile(path: Path, name: str, image: str, masters, nodes, key: Path, node_meta: str = "") -> Path:
     path.write_text(f"""\
 apiVersion: sealer.io/v2
 kind: Cluster
@@ -55,7 +56,7 @@ spec:
   ssh: {{pk: {key}}}
   hosts:
     - {{ips: [{', '.join(h.ip for h in masters)}], roles: [master]}}
-    - {{ips: [{', '.join(h.ip for h in nodes)}], roles: [node]}}
+    - {{ips: [{', '.join(h.ip for h in nodes)}], roles: [node]{node_meta}}}
 ---
 apiVersion: kubeadm.k8s.io/v1beta3
 kind: ClusterConfiguration
@@ -63,6 +64,13 @@ apiServer:
   certSANs: [k8s.example.com]
 """)
     return path
+
+
+def wait_for(check, timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while not check():
+        assert time.monotonic() < deadline, f"timed out waiting: {what}"
+        time.sleep(1)
 
 
 def log_of(host) -> list[dict]:
@@ -121,6 +129,7 @@ def check_cluster(root: Path, name: str, masters, nodes) -> dict:
         assert joined["used"]["ca_cert_hashes"] == [issued["ca_cert_hash"]]
         assert joined["apiserver_name"] == VIP
         assert f"-A -t {VIP}:6443 -s rr" in joined["ipvs"], joined["ipvs"]
+        assert joined["via_ipvs"] and joined["reached"] in {f"{m.ip}:6443" for m in masters}
         for master in masters:
             assert f"-a -t {VIP}:6443 -r {master.ip}:6443 -m -w 1" in joined["ipvs"]
         assert (node.rootfs / "etc/kubernetes/kubeadm.yaml").stat().st_mode & 0o777 == 0o600
@@ -134,6 +143,10 @@ def check_cluster(root: Path, name: str, masters, nodes) -> dict:
         assert hosts_line(master) == [f"{master.ip} apiserver.cluster.local"], "a master resolves to itself"
         assert not (master.rootfs / "etc/systemd/system/sealer-lvscare.service").exists(), "lvscare on nodes only"
         assert all(e["argv"] == ["-S", "-n"] for e in calls(master, "ipvsadm")), "no IPVS rule on a master"
+    # every join reached master0's stand-in apiserver, which checked its secrets: kubectl sees every node
+    listed = json.loads(master0.ssh("kubectl --kubeconfig /etc/kubernetes/admin.conf get nodes -o json",
+                                    check=True).stdout)["items"]
+    assert sorted(n["status"]["addresses"][0]["address"] for n in listed) == sorted(h.ip for h in [*masters, *nodes])
     # admin.conf on the controller, 0600, as on master0
     admin = root / "clusters" / name / "admin.conf"
     assert admin.stat().st_mode & 0o777 == 0o600
@@ -152,9 +165,17 @@ def test_kubeadm_one_master_two_nodes(tmp_path, test_hosts_factory, capsys):
         for host in hosts:
             install_ipvs_standins(host.rootfs)
         masters, nodes = list(hosts)[:1], list(hosts)[1:]
-        cf = clusterfile(tmp_path / "Clusterfile", "k8s", image, masters, nodes, hosts.key)
+        cf = clusterfile(tmp_path / "Clusterfile", "k8s", image, masters, nodes, hosts.key,
+                         ', labels: {disk: ssd}, taints: ["dedicated=db:NoSchedule"]')
         run(root, cf, capsys)
         check_cluster(root, "k8s", masters, nodes)
+        listed = json.loads(masters[0].ssh("kubectl --kubeconfig /etc/kubernetes/admin.conf get nodes -o json",
+                                           check=True).stdout)["items"]
+        by_ip = {n["status"]["addresses"][0]["address"]: n for n in listed}
+        for node in nodes:  # the Clusterfile's labels and taints, applied at post-install through kubectl
+            assert by_ip[node.ip]["metadata"]["labels"]["disk"] == "ssd"
+            assert by_ip[node.ip]["spec"]["taints"] == [{"key": "dedicated", "value": "db", "effect": "NoSchedule"}]
+        assert "disk" not in by_ip[masters[0].ip]["metadata"]["labels"]
 
         before = {h.name: len(log_of(h)) for h in hosts}
         second = run(root, cf, capsys)
@@ -165,6 +186,8 @@ def test_kubeadm_one_master_two_nodes(tmp_path, test_hosts_factory, capsys):
         # a join that did not happen (node 2 never got its kubelet.conf): the next run finishes it, with a
         # new token from master0, and touches no other host
         nodes[1].ssh("systemctl stop kubelet && rm -f /etc/kubernetes/kubelet.conf", check=True)
+        registered = masters[0].rootfs / "etc/kubernetes/standin-nodes.json"  # as if its join never registered
+        registered.write_text(json.dumps([n for n in json.loads(registered.read_text()) if n["ip"] != nodes[1].ip]))
         before = {h.name: len(log_of(h)) for h in hosts}
         third = run(root, cf, capsys)
         assert ": 0 change(s)" not in third
@@ -201,5 +224,15 @@ def test_kubeadm_ha_three_masters_two_nodes(tmp_path, test_hosts_factory, capsys
         assert all(e["start"] >= joins[-1]["time"] for e in node_joins), "nodes join after the masters"
         # in parallel: their runs overlap
         assert max(e["start"] for e in node_joins) < min(e["time"] for e in node_joins), node_joins
+
+        # the care loop on the nodes: a master whose apiserver stops is taken out of the VIP, and put back
+        table = nodes[0].rootfs / "var/lib/kube-standin/ipvs.json"
+        real = f"{masters[2].ip}:6443"
+        masters[2].ssh("systemctl stop kubelet", check=True)
+        wait_for(lambda: real not in json.loads(table.read_text())[f"{VIP}:6443"]["real"], 60, "master removed")
+        masters[2].ssh("systemctl start kubelet", check=True)
+        wait_for(lambda: real in json.loads(table.read_text())[f"{VIP}:6443"]["real"], 60, "master re-added")
+        journal = nodes[0].ssh("journalctl -u sealer-lvscare --no-pager -o cat", check=True).stdout
+        assert f'{{"real_server": "{real}", "now": "down"}}' in journal and '"now": "up"' in journal, journal
 
         assert ": 0 change(s)" in run(root, cf, capsys)

@@ -85,6 +85,26 @@ maxPods: 120
 """
 
 
+def _apiserver_tls() -> tuple[bytes, bytes]:
+    """A self-signed certificate for the stand-in apiserver (test-only; nothing verifies it)."""
+    import datetime
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "kube-apiserver stand-in")])
+    now = datetime.datetime.now(datetime.timezone.utc)
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+            .serial_number(x509.random_serial_number()).not_valid_before(now - datetime.timedelta(days=1))
+            .not_valid_after(now + datetime.timedelta(days=30)).sign(key, hashes.SHA256()))
+    return (cert.public_bytes(serialization.Encoding.PEM),
+            key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                              serialization.NoEncryption()))
+
+
 def standin_zipapp(dest: Path, tool: str) -> Path:
     """tests/support/kube_standins/<tool>.py as one executable for the hosts' python3: the stand-in, its
     shared module, a copy of sealer_runner/kube/fields.py (kube_fields), PyYAML's pure-Python modules and
@@ -97,6 +117,10 @@ def standin_zipapp(dest: Path, tool: str) -> Path:
         z.writestr("__main__.py", f"import runpy\nrunpy.run_module({tool!r}, run_name='__main__')\n")
         z.write(STANDINS / f"{tool}.py", f"{tool}.py")
         z.write(STANDINS / "_standin.py", "_standin.py")
+        z.write(STANDINS / "_apiserver.py", "_apiserver.py")
+        cert, key = _apiserver_tls()
+        z.writestr("apiserver.crt", cert)
+        z.writestr("apiserver.key", key)
         z.write(sealer_runner.kube.fields.__file__, "kube_fields.py")
         z.writestr("standin.json", json.dumps(settings))
         for module in sorted(yaml_dir.glob("*.py")):

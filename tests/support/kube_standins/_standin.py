@@ -24,7 +24,9 @@ import time
 LOG = os.environ.get("KUBE_STANDIN_LOG", "/var/log/kube-standin.log")  # overridable for unit tests
 K8S = "/etc/kubernetes"
 ISSUED = K8S + "/standin-issued"  # what init/token create/upload-certs issued (master0)
-NODES = K8S + "/standin-nodes.json"  # nodes this host's control plane knows of
+NODES = K8S + "/standin-nodes.json"  # nodes the cluster knows of (on master0, the stand-ins' authority)
+ORIGIN = K8S + "/standin-origin"  # on a joined master: master0's apiserver, which holds the cluster's state
+APISERVER_PORT = 6443
 
 
 class StandinError(Exception):
@@ -183,3 +185,56 @@ def split_endpoint(text: str) -> tuple[str, int]:
     if not sep or not port.isdigit():
         raise StandinError(f"endpoint {text!r} is not host:port")
     return host.strip("[]"), int(port)
+
+
+def tls_files() -> tuple[str, str]:
+    """The stand-in apiserver's certificate and key (self-signed, made when the test image is built)."""
+    directory = "/run/kube-standin"
+    os.makedirs(directory, exist_ok=True)
+    paths = []
+    for name in ("apiserver.crt", "apiserver.key"):
+        path = f"{directory}/{name}"
+        write(path, (pkgutil.get_data(__name__, name) or b"").decode(), 0o600)
+        paths.append(path)
+    return paths[0], paths[1]
+
+
+def https_call(address: tuple[str, int], method: str, path: str, body: object = None, timeout: float = 10.0):
+    """One JSON request to a stand-in apiserver (certificate not verified); (status, answer)."""
+    import http.client
+    import ssl
+
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE
+    conn = http.client.HTTPSConnection(address[0], address[1], timeout=timeout, context=context)
+    try:
+        data = json.dumps(body).encode() if body is not None else None
+        conn.request(method, path, body=data, headers={"Content-Type": "application/json"})
+        response = conn.getresponse()
+        raw = response.read()
+        try:
+            return response.status, json.loads(raw or b"null")
+        except ValueError:
+            return response.status, raw.decode(errors="replace")
+    finally:
+        conn.close()
+
+
+def own_ip_towards(address: tuple[str, int]) -> str:
+    """The address this host sends from to reach *address* (what the node registers as its InternalIP)."""
+    family = socket.AF_INET6 if ":" in address[0] else socket.AF_INET
+    with socket.socket(family, socket.SOCK_DGRAM) as probe:
+        probe.connect(address)
+        return probe.getsockname()[0]
+
+
+def kubeconfig_server(path: str) -> tuple[str, int]:
+    """host, port of the ``server:`` a kubeconfig names, the host resolved as the system does (/etc/hosts)."""
+    with open(path) as handle:
+        for line in handle:
+            if line.strip().startswith("server:"):
+                url = line.split("server:", 1)[1].strip()
+                host, port = split_endpoint(url.split("://", 1)[-1].rstrip("/"))
+                return socket.gethostbyname(host), port
+    raise StandinError(f"{path}: no server")

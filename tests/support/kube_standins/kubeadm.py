@@ -8,8 +8,10 @@ what it was asked; it does not make a cluster. What it checks:
   version this kubeadm version reads, kubernetesVersion equal to its own, advertise addresses that are
   this host's, the CRI socket present (containerd running), the kubelet installed and enabled;
 * joins: token ``[a-z0-9]{6}.[a-z0-9]{16}``, CA hash ``sha256:<64 hex>``, certificate key of 64 hex for a
-  control-plane join (that they are the ones init issued is checked by the tests, from the log and
-  master0's /etc/kubernetes/standin-issued: the hosts share no state);
+  control-plane join; then the join is sent to the discovery endpoint's stand-in apiserver (_apiserver.py,
+  run by master0's kubelet stand-in), which refuses secrets init did not issue and registers the node.
+  The test hosts' kernel has no IPVS: an endpoint that is an IPVS virtual server in this host's table
+  (the ipvsadm stand-in's) is reached through its first real server, as IPVS would forward it;
 * preflight: a host that already has admin.conf (init) or kubelet.conf (join) is refused, as kubeadm does.
 
 What it does where the tool under test depends on it: init prints the join commands in kubeadm's shape,
@@ -31,8 +33,9 @@ import string
 import subprocess
 import time
 
-from _standin import (ISSUED, K8S, NODES, StandinError, flag, is_true, load_documents, local_addresses, main,
-                      parse_flags, read_json, settings, split_endpoint, systemctl, unknown_fields, write)
+from _standin import (ISSUED, K8S, NODES, ORIGIN, StandinError, flag, https_call, is_true, load_documents,
+                      local_addresses, main, own_ip_towards, parse_flags, read_json, settings, split_endpoint,
+                      systemctl, unknown_fields, write)
 
 GLOBAL = {"v": True, "log-file": True, "rootfs": True, "add-dir-header": False, "skip-headers": False,
           "skip-log-headers": False, "help": False}
@@ -309,6 +312,19 @@ def join(argv: list[str]) -> dict:
                           text=True, check=False).stdout.splitlines()
     if is_true(flags, "dry-run"):
         return {"dry_run": True}
+    target, via_ipvs = apiserver_target(host, port, ipvs)
+    advertise = str(((control_plane or {}).get("localAPIEndpoint") or {}).get("advertiseAddress", ""))
+    body = {"token": token, "ca_cert_hashes": hashes, "certificate_key": key, "control_plane": control_plane is not None,
+            "name": registration.get("name") or socket.gethostname(), "ip": advertise or own_ip_towards(target)}
+    try:
+        status, answer = https_call(target, "POST", "/standin/join", body)
+    except OSError as exc:
+        raise StandinError(f"couldn't validate the identity of the API Server at {host}:{port} "
+                           f"(reached at {target[0]}:{target[1]}): {exc}") from None
+    if status != 200:
+        raise StandinError(f"the API server at {target[0]}:{target[1]} refused the join ({status}): {answer}")
+    if control_plane is not None:
+        write(ORIGIN, answer["origin"])
     server = "https://apiserver.cluster.local:6443"
     if control_plane is not None:
         control_plane_files({"controlPlaneEndpoint": "apiserver.cluster.local:6443"},
@@ -325,8 +341,24 @@ def join(argv: list[str]) -> dict:
     print("This node has joined the cluster:\n* Certificate signing request was sent to apiserver and a response "
           "was received.\n* The Kubelet was informed of the new secure connection details.\n")
     return {"config": docs, "endpoint": f"{host}:{port}", "apiserver_name": name_at, "ipvs": ipvs,
+            "reached": f"{target[0]}:{target[1]}", "via_ipvs": via_ipvs,
             "used": {"token": token, "ca_cert_hashes": hashes, "certificate_key": key},
             "control_plane": control_plane is not None}
+
+
+def apiserver_target(host: str, port: int, ipvs: list[str]) -> tuple[tuple[str, int], bool]:
+    """Where a connection to host:port goes: through IPVS when it is a virtual server of this host (its
+    first real server: the kernel here has no IPVS to do it), else to the host (names as /etc/hosts says)."""
+    vs = f"{host}:{port}"
+    if any(line.startswith(f"-A -t {vs} ") for line in ipvs):
+        reals = sorted(line.split()[4] for line in ipvs if line.startswith(f"-a -t {vs} -r "))
+        if not reals:
+            raise StandinError(f"{vs}: the IPVS virtual server has no real server: connection refused")
+        return split_endpoint(reals[0]), True
+    try:
+        return (socket.gethostbyname(host), port), False
+    except OSError as exc:
+        raise StandinError(f"cannot resolve {host}: {exc}") from None
 
 
 def token_create(argv: list[str]) -> dict:

@@ -1,15 +1,15 @@
 """**Stand-in** for kubectl (tests only; see _standin.py). Checks that the kubeconfig it is pointed at
 exists (``--kubeconfig``, else ``$KUBECONFIG``, else ~/.kube/config, as kubectl resolves it) and that files
-given to ``apply -f`` exist; knows ``get nodes`` (the nodes this host's control plane registered: master0
-knows itself only, the hosts share no state, so tests read joins from the log), ``apply``, ``label``,
-``taint``, ``version``. Unknown flags are an error."""
+given to ``apply -f`` exist; ``get nodes``, ``label node`` and ``taint node`` go to the stand-in apiserver
+at the kubeconfig's server (resolved through /etc/hosts), which knows every node that joined; also
+``apply`` (recorded, nothing created) and ``version``. Unknown flags are an error."""
 
 from __future__ import annotations
 
 import json
 import os
 
-from _standin import NODES, StandinError, flag, main, parse_flags, read_json, write
+from _standin import StandinError, flag, https_call, kubeconfig_server, main, parse_flags
 
 FLAGS = {"kubeconfig": True, "output": True, "namespace": True, "filename": True, "overwrite": False,
          "context": True, "recursive": False, "all-namespaces": False, "v": True, "selector": True,
@@ -26,15 +26,39 @@ def kubeconfig(flags) -> str:
     return path
 
 
-def node_object(node: dict) -> dict:
-    labels = {"kubernetes.io/hostname": node["name"], **node.get("labels", {})}
-    if node.get("control_plane"):
-        labels["node-role.kubernetes.io/control-plane"] = ""
-    return {"apiVersion": "v1", "kind": "Node", "metadata": {"name": node["name"], "labels": labels},
-            "spec": {"taints": node.get("taints", [])},
-            "status": {"addresses": [{"type": "InternalIP", "address": node["ip"]},
-                                     {"type": "Hostname", "address": node["name"]}],
-                       "conditions": [{"type": "Ready", "status": "True"}]}}
+def api(config: str, method: str, path: str, body: object = None):
+    server = kubeconfig_server(config)
+    try:
+        status, answer = https_call(server, method, path, body)
+    except OSError as exc:
+        raise StandinError(f"The connection to the server {server[0]}:{server[1]} was refused: {exc}") from None
+    if status != 200:
+        raise StandinError(f"Error from server ({status}): {answer}")
+    return answer
+
+
+def edits(verb: str, changes: list[str]) -> dict:
+    """``k=v``/``k-`` (label) or ``k[=v]:Effect``/``k[:Effect]-`` (taint) as the apiserver stand-in's edit."""
+    out: dict = {"labels": {}, "remove_labels": [], "taints": [], "remove_taints": []}
+    for change in changes:
+        if verb == "label":
+            if change.endswith("-"):
+                out["remove_labels"].append(change[:-1])
+            else:
+                key, eq, value = change.partition("=")
+                if not eq:
+                    raise StandinError(f"error: at least one label update is required: {change!r}")
+                out["labels"][key] = value
+        elif change.endswith("-"):
+            key, _, effect = change[:-1].partition(":")
+            out["remove_taints"].append({"key": key, "effect": effect})
+        else:
+            spec, colon, effect = change.rpartition(":")
+            if not colon or effect not in ("NoSchedule", "PreferNoSchedule", "NoExecute"):
+                raise StandinError(f"error: invalid taint spec: {change}")
+            key, _, value = spec.partition("=")
+            out["taints"].append({"key": key, "value": value, "effect": effect})
+    return out
 
 
 def run(argv: list[str]) -> dict:
@@ -43,18 +67,19 @@ def run(argv: list[str]) -> dict:
         print('Client Version: stand-in')
         return {}
     used = kubeconfig(flags)
-    nodes = read_json(NODES, [])
     if rest[:2] in (["get", "nodes"], ["get", "node"]):
+        nodes = api(used, "GET", "/api/v1/nodes")["items"]
         out = flag(flags, "output", "")
         if out == "json":
-            print(json.dumps({"apiVersion": "v1", "kind": "List", "items": [node_object(n) for n in nodes]}))
+            print(json.dumps({"apiVersion": "v1", "kind": "List", "items": nodes}))
         elif out == "name":
-            print("\n".join(f"node/{n['name']}" for n in nodes))
+            print("\n".join(f"node/{n['metadata']['name']}" for n in nodes))
         else:
             print("NAME STATUS ROLES")
             for n in nodes:
-                print(f"{n['name']} Ready {'control-plane' if n.get('control_plane') else '<none>'}")
-        return {"kubeconfig": used}
+                role = "control-plane" if "node-role.kubernetes.io/control-plane" in n["metadata"]["labels"] else "<none>"
+                print(f"{n['metadata']['name']} Ready {role}")
+        return {"kubeconfig": used, "nodes": [n["metadata"]["name"] for n in nodes]}
     if rest[:1] == ["apply"]:
         files = flags.get("filename") or []
         if not files:
@@ -64,20 +89,9 @@ def run(argv: list[str]) -> dict:
                 raise StandinError(f'error: the path "{path}" does not exist')
             print(f"{os.path.basename(path)} configured (stand-in)")
         return {"kubeconfig": used, "applied": [os.path.abspath(p) for p in files]}
-    if rest[:1] in (["label"], ["taint"]) and len(rest) >= 3 and rest[1] in ("node", "nodes"):
-        match = [n for n in nodes if n["name"] == rest[2]]
-        if not match:
-            raise StandinError(f'Error from server (NotFound): nodes "{rest[2]}" not found')
-        node = match[0]
-        for change in rest[3:]:
-            if rest[0] == "label":
-                key, _, value = change.partition("=")
-                node.setdefault("labels", {}).pop(key[:-1], None) if key.endswith("-") else \
-                    node.setdefault("labels", {}).__setitem__(key, value)
-            else:
-                node.setdefault("taints", []).append(change)
-        write(NODES, json.dumps(nodes, indent=1))
-        print(f"node/{rest[2]} {rest[0]}ed")
+    if rest[:1] in (["label"], ["taint"]) and len(rest) >= 4 and rest[1] in ("node", "nodes"):
+        api(used, "POST", f"/standin/nodes/{rest[2]}", edits(rest[0], rest[3:]))
+        print(f"node/{rest[2]} {'labeled' if rest[0] == 'label' else 'tainted'}")
         return {"kubeconfig": used}
     raise StandinError(f"the stand-in kubectl does not know {rest[:2]}")
 

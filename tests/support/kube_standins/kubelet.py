@@ -2,7 +2,9 @@
 checks its command line as the real kubelet would at start (known flags only; --config must be a
 KubeletConfiguration with known fields; a kubeconfig or bootstrap kubeconfig present; the container
 runtime's socket present) and exits 1 when something is wrong, so systemd's restart loop and kubeadm's
-kubelet-check see the failure. It runs no pods. Ready, it writes /run/kube-standin-kubelet.ready."""
+kubelet-check see the failure. It runs no pods, except the stand-in for the kube-apiserver static pod
+(_apiserver.py) on a host whose /etc/kubernetes/manifests holds kube-apiserver.yaml. Ready, it writes
+/run/kube-standin-kubelet.ready."""
 
 from __future__ import annotations
 
@@ -11,7 +13,7 @@ import signal
 import sys
 import time
 
-from _standin import StandinError, flag, load_documents, parse_flags, record, unknown_fields
+from _standin import K8S, StandinError, flag, load_documents, parse_flags, record, unknown_fields
 
 READY = "/run/kube-standin-kubelet.ready"
 FLAGS = {"bootstrap-kubeconfig": True, "kubeconfig": True, "config": True, "container-runtime-endpoint": True,
@@ -52,7 +54,12 @@ def main() -> None:
         record("kubelet", argv, start=start, error=str(exc))
         sys.stderr.write(f"E kubelet: {exc}\n")
         sys.exit(1)
-    record("kubelet", argv, start=start, **found)
+    apiserver = os.path.exists(K8S + "/manifests/kube-apiserver.yaml")
+    if apiserver:
+        import _apiserver
+
+        _apiserver.start()
+    record("kubelet", argv, start=start, apiserver=apiserver, **found)
 
     def stop(signum, frame):  # noqa: ARG001
         try:
