@@ -53,8 +53,8 @@ class Api:
         endpoint_url = endpoint_url or os.environ.get(ENDPOINT_ENV)
         self.scheme, self.host = None, None
         if endpoint_url:
-            scheme, _, host = endpoint_url.partition("://")
-            self.scheme, self.host = (scheme, host.rstrip("/")) if host else ("https", scheme.rstrip("/"))
+            scheme, host = endpoint_url.split("://", 1) if "://" in endpoint_url else ("https", endpoint_url)
+            self.scheme, self.host = scheme, host.rstrip("/")
 
     def __call__(self, product, action, params):
         module = importlib.import_module("aliyunsdk%s.request.%s.%sRequest" % (product, VERSIONS[product], action))
@@ -380,7 +380,7 @@ def apply(api, call, params, check=False, sleep=None, rng=None, created=None):
         for inst in plan["keep"]:
             if c.public_for(next(g for g in groups if g["role"] == inst["role"]), inst["index"]):
                 public_ids.add(inst["id"])
-        wanted = [i["id"] for i in plan["keep"]] + [iid for _, _, iid in new]
+        wanted = [i["id"] for i in plan["keep"]] + [item[2] for item in new]
         ready = cluster.wait(wanted, public_ids, settle=bool(new)) if wanted else {}
         indexes = {i["id"]: (i["role"], i["index"]) for i in plan["keep"]}
         indexes.update({iid: (role, idx) for role, idx, iid in new})
@@ -409,8 +409,8 @@ def _run_in_some_zone(cluster, vpc, zones, known, group, indexes, public, image_
             if not exc.stock:
                 raise
             last = exc
-            cluster.plan.append("zone %s has no stock of %s (%s): next zone" % (zones[0], group["instance_type"],
-                                                                                 exc.code))
+            cluster.plan.append("zone %s has no stock of %s (%s): next zone" % (
+                zones[0], group["instance_type"], exc.code))
             zones.pop(0)
     raise last or c.CloudError("no zone left", "OperationDenied.NoStock", "instance", "RunInstances")
 

@@ -373,7 +373,7 @@ def apply(ec2, call, params, check=False, sleep=None, rng=None, created=None):
         for inst in plan["keep"]:
             if c.public_for(next(g for g in groups if g["role"] == inst["role"]), inst["index"]):
                 public_ids.add(inst["id"])
-        wanted = [i["id"] for i in plan["keep"]] + [iid for _, _, iid in new]
+        wanted = [i["id"] for i in plan["keep"]] + [item[2] for item in new]
         ready = cluster.wait(wanted, public_ids, settle=bool(new)) if wanted else {}
         indexes = {i["id"]: (i["role"], i["index"]) for i in plan["keep"]}
         indexes.update({iid: (role, idx) for role, idx, iid in new})

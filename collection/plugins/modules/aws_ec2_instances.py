@@ -92,9 +92,11 @@ options:
     default: 900
 attributes:
   check_mode:
+    description: Can run in check_mode and return changed status prediction without modifying the target.
     support: full
     details: Describes only, and returns in C(plan) what it would create or release.
   diff_mode:
+    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
     support: none
 """
 
