@@ -231,3 +231,12 @@ spec:
     assert cloud.calls["CreateVpc"] == 1
     assert cli_main([*root, "infra", "delete", "-f", str(clusterfile), "--force"]) == 0
     assert not cloud.vpcs and not cloud.vswitches and not cloud.instances
+
+
+def test_a_lost_answer_is_retried_without_creating_twice(cloud):
+    cloud.lose_answers.update({"RunInstances", "CreateVpc", "CreateSecurityGroup"})
+    calls = c.Calls()
+    result = ali.apply(_api(cloud), _retrier(calls), _params("lost", 2, 2))
+    assert calls.retries == 3 and not cloud.lose_answers
+    assert len(cloud.instances) == 4 and len(cloud.vpcs) == 1 and len(cloud.groups) == 1
+    assert sorted(m["instance_id"] for m in result["machines"]) == sorted(cloud.instances)

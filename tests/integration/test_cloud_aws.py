@@ -336,3 +336,34 @@ def test_no_capacity_in_one_zone_moves_to_the_next(moto_url, creds):
     assert again["plan"] == []
     aws.delete(_ec2(moto_url), _retrier(), {"cluster": "capacity"})
     assert not any(_ours(_ec2(moto_url), "capacity").values())
+
+
+def test_a_lost_run_instances_answer_leaves_nothing_untracked(moto_url, creds):
+    class LostAnswer(Throttled):
+        """run_instances is done, then its answer lost once (a 503 after the fact)."""
+
+        def __getattr__(self, name):
+            real = getattr(self.client, name)
+            if name != "run_instances":
+                return real
+
+            def run(**kwargs):
+                answer = real(**kwargs)
+                if not self.injected:
+                    self.injected += 1
+                    from botocore.exceptions import ClientError
+                    raise ClientError({"Error": {"Code": "ServiceUnavailable", "Message": "try again"},
+                                       "ResponseMetadata": {"HTTPStatusCode": 503}}, name)
+                return answer
+            return run
+    ec2 = LostAnswer(_ec2(moto_url), 0, None)
+    result = aws.apply(ec2, _retrier(), _params("lost", 0, 3))
+    assert ec2.injected == 1 and len(result["machines"]) == 3
+    # EC2 answers a retry carrying the same ClientToken with the first call's instances; moto ignores the
+    # token and makes 3 more. They carry the tags, so the next apply finds and releases them.
+    tagged = _ours(_ec2(moto_url), "lost")["instance"]
+    assert len(tagged) in (3, 6)
+    again = aws.apply(_ec2(moto_url), _retrier(), _params("lost", 0, 3))
+    assert len(again["released"].get("instance", [])) == len(tagged) - 3
+    assert len(_ours(_ec2(moto_url), "lost")["instance"]) == 3
+    aws.delete(_ec2(moto_url), _retrier(), {"cluster": "lost"})

@@ -8,7 +8,9 @@ parameters with ``secret + "&"``: what aliyun-python-sdk-core's RPC signer compu
   fraction of all requests);
 * ``no_stock_zones``: RunInstances in these zones answers ``OperationDenied.NoStock``;
 * ``boot_delay(index)``: seconds an instance stays Pending/Starting before Running (slow boots);
-* unknown access keys or bad signatures: ``InvalidAccessKeyId.NotFound`` / ``SignatureDoesNotMatch``.
+* unknown access keys or bad signatures: ``InvalidAccessKeyId.NotFound`` / ``SignatureDoesNotMatch``;
+* ``lose_answers``: actions whose next answer is lost: the action is done, the client gets
+  ``ServiceUnavailable`` (a retry with the same ClientToken must not do it twice).
 
 ``calls`` counts requests per action (including the ones answered with an injected error).
 """
@@ -67,6 +69,7 @@ class AliCloud:
         self.clock = clock
         self.no_stock_zones: set[str] = set()
         self.throttle_rate = 0.0
+        self.lose_answers: set[str] = set()
         self._throttle_next = 0
         self.calls: dict[str, int] = {}
         self.faults: dict[str, int] = {}
@@ -150,6 +153,9 @@ class AliCloud:
                 if handler is None:
                     raise CloudFault(404, "InvalidAction.NotFound", f"Specified api {action} is not found")
                 answer = handler(params)
+                if action in self.lose_answers:
+                    self.lose_answers.discard(action)
+                    raise CloudFault(503, "ServiceUnavailable", "The request has failed due to a temporary failure.")
             except CloudFault as fault:
                 self.faults[fault.code] = self.faults.get(fault.code, 0) + 1
                 return fault.status, {"Code": fault.code, "Message": fault.message, "RequestId": request_id}
