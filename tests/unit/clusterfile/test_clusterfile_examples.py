@@ -42,6 +42,13 @@ def test_cloud_example_details() -> None:
     assert [g.count for g in cluster.host_groups] == [3, 3]
     assert cluster.host_groups[0].machine is not None
     assert cluster.host_groups[0].machine.instance_type == "ecs.c6.xlarge"
+    assert cluster.cloud.allow_from == ("203.0.113.7/32",) and cluster.cloud.public_ip == "master0"
+
+
+def test_aws_example_details() -> None:
+    cluster = load_clusterfile((ROOT / "examples" / "clusterfiles" / "cloud-aws.yaml").read_text()).cluster
+    assert cluster.provider == "AWS" and cluster.cloud.region == "eu-west-1" and cluster.ssh.user == "admin"
+    assert [g.count for g in cluster.host_groups] == [3, 3] and cluster.host_groups[1].machine.data_disks == (200,)
 
 
 def full_example() -> str:
@@ -73,6 +80,7 @@ FIELD_LISTS = [
     _cluster.SPEC_V1_KEYS,
     _cluster.V1_HOSTS_KEYS,
     _cluster.V1_NETWORK_KEYS,
+    _cluster.CLOUD_KEYS,
     decoder._METADATA_KEYS,
 ]
 
