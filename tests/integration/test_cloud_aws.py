@@ -282,6 +282,11 @@ spec:
     state_files = [p for p in (tmp_path / "root" / "clusters").rglob("*") if p.is_file()]
     assert state_files and not any(b"SECRET-KEY-MATERIAL" in p.read_bytes() for p in state_files)
     assert not any(b"moto-secret-8d1f" in p.read_bytes() for p in state_files)  # nor in ansible-runner's artifacts
+    assert cli_main([*root, "infra", "plan", "-f", str(clusterfile)]) == 0
+    assert capsys.readouterr().out.strip() == "nothing to change"
+    assert cli_main([*root, "infra", "plan", "--delete", "-f", str(clusterfile)]) == 0
+    planned = capsys.readouterr().out
+    assert planned.count("release instance") == 6 and "delete vpc" in planned and "delete key pair sealer-cli" in planned
     monkeypatch.setattr(sys.stdin, "isatty", lambda: False)
     assert cli_main([*root, "infra", "delete", "-f", str(clusterfile)]) == 2  # not on a terminal, no --force
     assert "--force" in capsys.readouterr().err
