@@ -432,6 +432,8 @@ def _pod_finding(pod: Mapping[str, Any], where: str) -> Finding:
 
 
 def registry(ip: str, answer: Mapping[str, Any]) -> Finding:
+    if answer.get("served") is False:
+        return Finding("registry", ip, "ok", "none to reach: the image caches no container images")
     status = int(answer.get("status") or -1)
     url = str(answer.get("url") or "the registry")
     if status == 200:

@@ -199,5 +199,7 @@ def _text(value: Any) -> str:
 
 
 def _ssh_noise(stderr: str, host: str) -> str:
-    """stderr without the line ssh adds when a raw command's shared connection closes."""
-    return "\n".join(ln for ln in stderr.splitlines() if ln.strip() != f"Shared connection to {host} closed.")
+    """stderr without the lines ssh adds: a new host key accepted, a shared connection closed."""
+    return "\n".join(ln for ln in stderr.splitlines()
+                     if ln.strip() != f"Shared connection to {host} closed."
+                     and not (ln.startswith("Warning: Permanently added ") and ln.endswith("to the list of known hosts.")))

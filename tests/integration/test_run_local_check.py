@@ -84,8 +84,12 @@ def test_a_taken_port_is_named_with_its_process_and_a_missing_command_with_its_p
     assert not report.ok
 
 
-def test_post_check_of_a_host_without_a_cluster_fails_on_kubectl_and_the_registry(cluster):
+def test_post_check_of_a_host_without_a_cluster_fails_on_kubectl_and_the_registry(cluster, tmp_path):
     spec, store = cluster
+    request = local(check_request(spec, store, store.root, phase="post", ssh_key=None))
+    found = by_check(run_check(request, check_rules(spec.cluster, request.extravars)))
+    assert found[("registry", "127.0.0.1")].detail == "none to reach: the image caches no container images"
+    (tmp_path / "hosts" / "local" / "rootfs" / "registry").mkdir(parents=True)  # as if it cached some
     request = local(check_request(spec, store, store.root, phase="post", ssh_key=None))
     request.extravars.update(sealer_check_kubectl="/nonexistent/kubectl", sealer_cluster_runtime="kubernetes")
     request.extravars["sealer_registry"] = {**request.extravars["sealer_registry"], "endpoint": "127.0.0.1:1"}

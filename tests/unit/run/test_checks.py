@@ -312,6 +312,8 @@ def test_registry_answers():
     assert refused == Finding("registry", "h", "fail",
                               "GET https://r:5000/v2/: Request failed: <urlopen error [Errno 111] Connection refused>")
     assert post(kubectl_answer(), registry_status=503).failed[0].check == "registry"
+    assert registry("h", {"served": False}) == Finding("registry", "h", "ok", "none to reach: the image caches no "
+                                                                          "container images")
 
 
 def test_post_without_kubernetes_checks_the_registry_only():

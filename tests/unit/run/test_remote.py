@@ -61,7 +61,8 @@ def _event(kind, host, **res):
 def test_exec_output_from_events():
     roles = {"10.0.0.2": ("master",)}
     ok = exec_output(_event("runner_on_ok", "10.0.0.2", rc=2, stdout="a\r\nb\r\n",
-                            stderr="oops\nShared connection to 10.0.0.2 closed.\n"), roles)
+                            stderr="Warning: Permanently added '10.0.0.2' (ED25519) to the list of known hosts.\r\n"
+                                   "oops\nShared connection to 10.0.0.2 closed.\n"), roles)
     assert ok == HostOutput("10.0.0.2", ("master",), 2, "a\nb\n", "oops")
     down = exec_output(_event("runner_on_unreachable", "10.0.0.9", msg="Failed to connect"), roles)
     assert down == HostOutput("10.0.0.9", (), None, error="Failed to connect") and not down.ok

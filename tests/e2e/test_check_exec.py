@@ -1,0 +1,89 @@
+"""`check --pre`, `check --post` and `exec` through the CLI over real SSH, on booted hosts (systemd-nspawn):
+1 master + 1 node, the offline cluster image of test_run.py (cluster runtime `none`: no Kubernetes, so the
+checks are those of the hosts, the commands, the platform and the embedded registry serving its cached
+images)."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+
+from sealer_runner.cli.main import main as cli_main
+from tests.e2e.test_run import offline_cluster_image
+from tests.support.base_image import missing_binaries
+
+pytestmark = [pytest.mark.e2e]
+if missing_binaries():
+    pytestmark.append(pytest.mark.skip(reason=f"missing {missing_binaries()} (run scripts/install.sh)"))
+
+
+def clusterfile(path: Path, image: str, master: str, node: str, key: Path) -> Path:
+    path.write_text(f"""\
+apiVersion: sealer.io/v2
+kind: Cluster
+metadata: {{name: checks}}
+spec:
+  image: {image}
+  ssh: {{pk: {key}}}
+  env: [APP_MODE=offline]  # the image's template needs it
+  hosts:
+    - {{ips: [{master}], roles: [master]}}
+    - {{ips: [{node}], roles: [node, edge]}}
+""")
+    return path
+
+
+def findings(capsys) -> dict[tuple[str, str], dict]:
+    return {(c["check"], c["host"]): c for c in json.loads(capsys.readouterr().out)["checks"]}
+
+
+def test_check_and_exec_on_booted_hosts(tmp_path, test_hosts_factory, capsys):
+    root = tmp_path / "store"
+    image = offline_cluster_image(tmp_path, root)  # caches container images: the embedded registry serves them
+    with test_hosts_factory(2) as hosts:
+        master, node = hosts[0], hosts[1]
+        cf = str(clusterfile(tmp_path / "Clusterfile", image, master.ip, node.ip, master.key))
+        cli = ["--root", str(root)]
+        capsys.readouterr()  # the build's output
+
+        # exec: output grouped per host, master0 first; --role picks a group; a failure anywhere exits 1
+        assert cli_main([*cli, "exec", "-f", cf, "hostname;", "echo", "to-stderr", ">&2"]) == 0
+        out = capsys.readouterr().out
+        assert re.fullmatch(rf"==> {master.ip} \(master\) rc 0\n{master.name}\nstderr:\nto-stderr\n"
+                            rf"==> {node.ip} \(node,edge\) rc 0\n{node.name}\nstderr:\nto-stderr\n", out), out
+        assert cli_main([*cli, "exec", "-f", cf, "--role", "edge", "cat", "/etc/hostname"]) == 0
+        assert capsys.readouterr().out == f"==> {node.ip} (node,edge) rc 0\n{node.name}\n"
+        assert cli_main([*cli, "exec", "-f", cf, f"test $(hostname) = {node.name}"]) == 1
+        assert f"the command failed on 1 of 2 host(s): {master.ip}" in capsys.readouterr().err
+
+        # pre: fresh hosts pass; the registry's port taken on master0 fails, naming the process
+        assert cli_main([*cli, "check", "--pre", "-f", cf, "--json"]) == 0
+        pre = findings(capsys)
+        for host in (master.ip, node.ip):
+            for check in ("reachable", "commands", "platform", "clock", "hostname"):
+                assert pre[(check, host)]["status"] == "ok", pre[(check, host)]
+        assert pre[("ports", master.ip)] == {"check": "ports", "host": master.ip, "status": "ok", "detail": "free: 5000"}
+        assert pre[("clock skew", "(cluster)")]["status"] == "ok"
+        master.ssh("systemd-run --unit=squat python3 -m http.server 5000", check=True)
+        master.ssh("for i in $(seq 50); do ss -ltn 2>/dev/null | grep -q ':5000 ' && exit 0; "
+                   "python3 -c 'import socket; socket.create_connection((\"127.0.0.1\", 5000))' 2>/dev/null && exit 0; "
+                   "sleep 0.1; done; exit 1", check=True)
+        assert cli_main([*cli, "check", "--pre", "-f", cf]) == 1
+        table = capsys.readouterr().out
+        assert re.search(rf"ports +{re.escape(master.ip)} +fail +5000 in use by python3", table), table
+        master.ssh("systemctl stop squat", check=True)
+
+        # post, after a run: the registry answers every host over HTTPS with the cluster CA
+        assert cli_main([*cli, "-q", "run", "-f", cf]) == 0, capsys.readouterr().err
+        capsys.readouterr()
+        assert cli_main([*cli, "check", "--post", "-f", cf, "--json"]) == 0
+        post = findings(capsys)
+        for host in (master.ip, node.ip):
+            assert post[("registry", host)]["status"] == "ok", post[("registry", host)]
+            assert post[("registry", host)]["detail"].startswith("GET https://sea.hub:5000/v2/: 200")
+        # pre on the installed cluster: the port is served by the cluster's own registry
+        assert cli_main([*cli, "check", "--pre", "-f", cf, "--json"]) == 0
+        assert findings(capsys)[("ports", master.ip)]["detail"] == "served by the cluster: 5000 (registry)"
