@@ -10,6 +10,7 @@ import click
 from rich.markup import escape
 
 from ..clusterfile import load_clusterfile, read_clusterfile
+from ..clusterfile.models import CLOUD_PROVIDERS
 from ..errors import InputError
 from ..run.infra import InfraOutcome, build_infra_request, check_outcome, forget_record, run_infra, write_record
 from .context import AppContext
@@ -120,4 +121,23 @@ def delete(app: AppContext, clusterfile: Path, force: bool) -> None:
     _calls(app, outcome, started)
 
 
-COMMANDS = [infra]
+@click.command("apply")
+@CLUSTERFILE
+@click.pass_context
+def apply_cluster(ctx: click.Context, clusterfile: Path) -> None:
+    """Bring a cluster up from its Clusterfile: with provider AWS or ALI_CLOUD, create or reconcile its
+    machines first (`infra apply`); then run its image on them (`run`).
+
+    \b
+    Example:
+      sealer_runner apply -f Clusterfile
+    """
+    from .run_cmd import run
+
+    spec = load_clusterfile(read_clusterfile(clusterfile, str(clusterfile)), str(clusterfile))
+    if spec.cluster.provider in CLOUD_PROVIDERS:
+        ctx.invoke(apply, clusterfile=clusterfile)
+    ctx.invoke(run, clusterfile=clusterfile)
+
+
+COMMANDS = [infra, apply_cluster]

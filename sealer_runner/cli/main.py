@@ -60,8 +60,9 @@ def _register() -> None:
     for module in (build_cmd, image_cmds, archive_cmds, registry_cmds, run_cmd, check_cmds):
         for command in module.COMMANDS:
             cli.add_command(command)
-    from .infra_cmd import infra  # cloud machines (issue 15)
-    cli.add_command(infra)
+    from . import infra_cmd  # cloud machines and `apply` (issue 15)
+    for command in infra_cmd.COMMANDS:
+        cli.add_command(command)
 
 
 @cli.command()

@@ -14,6 +14,7 @@ from ..clusterfile import load_clusterfile, load_yaml_documents, read_clusterfil
 from ..errors import InputError, SealerError
 from ..run.cluster import build_request
 from ..run.external import push_for_cluster
+from ..run.infra import with_machines
 from ..run.runner import run as run_playbook
 from ..util.secret import Secret
 from .context import AppContext
@@ -85,6 +86,7 @@ def run(app: AppContext, image: str | None, clusterfile: Path | None, masters: s
     for warning in spec.warnings:
         app.err.print(f"[yellow]warning:[/yellow] {escape(warning)}")
     tag_list = tuple(filter(None, (tags or "").split(",")))
+    spec = with_machines(spec, app.root)  # provider AWS / ALI_CLOUD: the machines `infra apply` recorded
     request = build_request(spec, app.store, app.root, ssh_key=_key(spec), registries=app.registries, tags=tag_list,
                             verbosity=1 if app.debug else 0)
     for warning in request.warnings:

@@ -191,6 +191,9 @@ class Host:
     labels: Mapping[str, str] = field(default_factory=lambda: EMPTY_MAP)
     taints: tuple[Taint, ...] = ()
     line: int = field(default=0, compare=False)
+    #: Where the controller reaches the host when that is not ``ip`` (a cloud machine's public IP; ``ip``
+    #: stays its private address, the one the cluster uses).
+    address: str | None = None
 
     def has_role(self, role: str) -> bool:
         """Whether this host carries *role*."""

@@ -9,6 +9,7 @@ Clusterfile goes vaulted. ``<state>/infra.json`` holds ids and addresses only, n
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import sys
@@ -19,7 +20,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..clusterfile.models import CLOUD_PROVIDERS, PROVIDER_ALI_CLOUD, PROVIDER_AWS, ClusterSpec
+from ..clusterfile.models import (
+    CLOUD_PROVIDERS,
+    PROVIDER_ALI_CLOUD,
+    PROVIDER_AWS,
+    ClusterSpec,
+    Host,
+    frozen_map,
+)
 from ..errors import InputError, SealerError
 from ..util.fs import atomic_write_bytes
 from .cluster import PLAYBOOKS_DIR, ClusterState, collections_path
@@ -86,11 +94,8 @@ def infra_vars(spec: ClusterSpec, state: str = "present") -> dict[str, Any]:
         raise InputError(f"{spec.filename}: set cloud.region for provider AWS")
     first, rest = PUBLIC_IP[cloud.public_ip if cloud else "none"]
     groups: list[dict[str, Any]] = []
-    for n, group in enumerate(cluster.host_groups):
+    for n, (group, role) in enumerate(zip(cluster.host_groups, group_roles(spec), strict=True)):
         machine = group.machine
-        role = "-".join(group.roles)
-        if any(g["role"] == role for g in groups):  # two groups of the same roles: each its own tag value
-            role = f"{role}-{n}"
         groups.append({"role": role, "count": group.count,
                        "cpu": machine.cpu if machine else None, "memory": machine.memory if machine else None,
                        "instance_type": machine.instance_type if machine else None,
@@ -101,6 +106,50 @@ def infra_vars(spec: ClusterSpec, state: str = "present") -> dict[str, Any]:
             "zone": (cloud.zone if cloud else None) or "", "groups": groups,
             "image_id": (cloud.machine_image if cloud else None) or "", "vpc_id": (cloud.vpc_id if cloud else None) or "",
             "allow_from": list(cloud.allow_from) if cloud else [], "public_key": public_key(spec), "state": state}
+
+
+def group_roles(spec: ClusterSpec) -> list[str]:
+    """Each host group's ``sealer.io/role`` tag value: its roles joined by ``-`` (``-<n>`` added for a
+    second group of the same roles)."""
+    out: list[str] = []
+    for n, group in enumerate(spec.cluster.host_groups):
+        role = "-".join(group.roles)
+        out.append(f"{role}-{n}" if role in out else role)
+    return out
+
+
+def with_machines(spec: ClusterSpec, root: Path) -> ClusterSpec:
+    """A cloud Clusterfile with the machines `infra apply` recorded as its hosts: ``ip`` the private
+    address (the cluster's), ``address`` the public one when there is one (where the controller
+    connects). Groups that list ``ips`` keep them; a spec of another provider is returned as it is."""
+    cluster = spec.cluster
+    if cluster.provider not in CLOUD_PROVIDERS or all(g.ips for g in cluster.host_groups):
+        return spec
+    record = read_record(root, cluster.name)
+    if record is None or not record.get("complete", True):
+        raise InputError(f"{spec.filename}: cluster {cluster.name} has no machines yet: "
+                         f"run `sealer_runner infra apply -f {spec.filename}` first")
+    hosts: list[Host] = []
+    groups = []
+    for group, role in zip(cluster.host_groups, group_roles(spec), strict=True):
+        if group.ips:
+            kept = [h for h in cluster.hosts if h.ip in group.ips]
+            hosts.extend(kept)
+            groups.append(group)
+            continue
+        machines = sorted((m for m in record.get("machines") or () if m.get("role") == role),
+                          key=lambda m: int(m.get("index", 0)))
+        if len(machines) != group.count:
+            raise InputError(f"{spec.filename}:{group.line}: {len(machines)} machine(s) recorded for role {role}, "
+                             f"{group.count} asked for: run `sealer_runner infra apply -f {spec.filename}`")
+        ssh = group.ssh.apply_to(cluster.ssh)
+        env = {**cluster.env, **group.env}
+        for m in machines:
+            hosts.append(Host(ip=m["private_ip"], roles=group.roles, ssh=ssh, env=frozen_map(env), labels=group.labels,
+                              taints=group.taints, line=group.line, address=m.get("public_ip") or None))
+        groups.append(dataclasses.replace(group, ips=tuple(m["private_ip"] for m in machines)))
+    return dataclasses.replace(spec, cluster=dataclasses.replace(cluster, hosts=tuple(hosts),
+                                                                 host_groups=tuple(groups)))
 
 
 def public_key(spec: ClusterSpec) -> str:

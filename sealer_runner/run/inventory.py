@@ -38,7 +38,7 @@ def build_inventory(cluster: Cluster) -> dict[str, Any]:
 
 def _hostvars(host: Host) -> dict[str, Any]:
     out: dict[str, Any] = {
-        "ansible_host": host.ip,
+        "ansible_host": host.address or host.ip,
         "ansible_port": host.ssh.port,
         "ansible_user": host.ssh.user,
         "sealer_roles": list(host.roles),

@@ -273,6 +273,8 @@ spec:
     assert cli_main([*root, "infra", "plan", "-f", str(clusterfile)]) == 0
     out = capsys.readouterr().out
     assert "create instance node-2 (c5.xlarge)" in out and "import key pair sealer-cli" in out
+    assert cli_main([*root, "run", "-f", str(clusterfile)]) == 2  # no machines yet
+    assert "has no machines yet: run `sealer_runner infra apply -f" in capsys.readouterr().err
     assert cli_main([*root, "infra", "apply", "-f", str(clusterfile)]) == 0
     captured = capsys.readouterr()
     assert captured.out.count("i-") == 6 and "API calls:" in captured.err
@@ -284,6 +286,10 @@ spec:
     assert not any(b"moto-secret-8d1f" in p.read_bytes() for p in state_files)  # nor in ansible-runner's artifacts
     assert cli_main([*root, "infra", "plan", "-f", str(clusterfile)]) == 0
     assert capsys.readouterr().out.strip() == "nothing to change"
+    # `apply` = infra apply (nothing to do now), then run on the recorded machines: it gets as far as the image
+    assert cli_main([*root, "apply", "-f", str(clusterfile)]) == 1
+    captured = capsys.readouterr()
+    assert captured.out.count(" i-") == 6 and "image kubernetes:v1.19.8 not found in the local store" in captured.err
     assert cli_main([*root, "infra", "plan", "--delete", "-f", str(clusterfile)]) == 0
     planned = capsys.readouterr().out
     assert planned.count("release instance") == 6 and "delete vpc" in planned and "delete key pair sealer-cli" in planned

@@ -123,3 +123,40 @@ def test_outcome_reads_the_modules_result_from_events():
         "machines": [{"role": "master"}], "plan": ["create vpc"], "api_calls": {"vpc": 2, "total": 2}}}})
     assert outcome.machines == [{"role": "master"}] and outcome.plan == ["create vpc"] and not outcome.failed
     assert outcome.api_calls == {"vpc": 2, "total": 2}
+
+
+def test_with_machines_makes_the_recorded_machines_the_hosts(tmp_path):
+    import json
+
+    from sealer_runner.run.infra import with_machines
+    from sealer_runner.run.inventory import build_inventory
+
+    spec = load_clusterfile(V2.replace("KEY", "/nonexistent"), "Clusterfile")
+    with pytest.raises(InputError, match="run `sealer_runner infra apply -f Clusterfile` first"):
+        with_machines(spec, tmp_path)
+    state = tmp_path / "clusters" / "demo"
+    state.mkdir(parents=True)
+    machines = [{"role": "master", "index": i, "private_ip": f"10.0.0.{i + 4}", "public_ip": "54.0.0.1" if not i else "",
+                 "instance_id": f"i-m{i}"} for i in (2, 0, 1)]
+    machines += [{"role": "node", "index": i, "private_ip": f"10.0.1.{i}", "public_ip": "", "instance_id": f"i-n{i}"}
+                 for i in range(2)]
+    (state / "infra.json").write_text(json.dumps({"machines": machines, "complete": True}))
+    with pytest.raises(InputError, match="Clusterfile:18: 0 machine\\(s\\) recorded for role node-2, 1 asked for"):
+        with_machines(spec, tmp_path)
+    machines.append({"role": "node-2", "index": 0, "private_ip": "10.0.2.1", "public_ip": "", "instance_id": "i-x"})
+    (state / "infra.json").write_text(json.dumps({"machines": machines, "complete": True}))
+    cluster = with_machines(spec, tmp_path).cluster
+    assert [h.ip for h in cluster.hosts] == ["10.0.0.4", "10.0.0.5", "10.0.0.6", "10.0.1.0", "10.0.1.1", "10.0.2.1"]
+    assert cluster.master0.ip == "10.0.0.4" and cluster.master0.address == "54.0.0.1"
+    assert all(h.ssh.user == "admin" for h in cluster.hosts) and cluster.host_groups[1].ips == ("10.0.1.0", "10.0.1.1")
+    inventory = build_inventory(cluster)["all"]["hosts"]
+    assert inventory["10.0.0.4"]["ansible_host"] == "54.0.0.1" and inventory["10.0.0.5"]["ansible_host"] == "10.0.0.5"
+    bare = load_clusterfile(textwrap.dedent("""\
+        apiVersion: sealer.io/v2
+        kind: Cluster
+        metadata: {name: b}
+        spec:
+          image: k:v1
+          hosts: [{roles: [master], ips: [10.0.0.2]}]
+        """), "Clusterfile")
+    assert with_machines(bare, tmp_path) is bare
