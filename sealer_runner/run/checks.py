@@ -361,18 +361,27 @@ def judge_post(rules: Rules, facts: Mapping[str, PostFacts], unreachable: Mappin
 
 
 def kubernetes(rules: Rules, master0: str, kube: Mapping[str, Any]) -> list[Finding]:
-    """Nodes Ready, every host a node, control-plane pods Running, from master0's kubectl answer."""
-    if int(kube.get("rc", 1)) != 0:
-        said = str(kube.get("stderr") or kube.get("stdout") or "").strip().splitlines()
-        return [Finding("kubectl", master0, "fail", f"rc {kube.get('rc')}: {said[-1] if said else 'no output'}")]
-    try:
-        items = json.loads(str(kube.get("stdout") or ""))["items"]
-    except (ValueError, KeyError, TypeError) as exc:
-        return [Finding("kubectl", master0, "fail", f"unreadable answer: {exc}")]
-    nodes = [i for i in items if i.get("kind") == "Node"]
-    pods = [i for i in items if i.get("kind") == "Pod"]
+    """Nodes Ready, every host a node, control-plane pods Running, from master0's two kubectl answers
+    (``nodes``, ``pods``: each {rc, stdout, stderr})."""
+    nodes, failed = _kubectl_items(master0, "nodes", kube.get("nodes") or {})
+    if failed:
+        return [failed]
+    pods, failed = _kubectl_items(master0, "pods", kube.get("pods") or {})
     ips = {(n.get("metadata") or {}).get("name", ""): _internal_ip(n) for n in nodes}
-    return [*node_findings(rules, nodes), *pod_findings(rules, pods, ips)]
+    return [*node_findings(rules, nodes), *([failed] if failed else pod_findings(rules, pods, ips))]
+
+
+def _kubectl_items(master0: str, what: str, answer: Mapping[str, Any]) -> tuple[list[Any], Finding | None]:
+    """The items of one ``kubectl get WHAT -o json``, or the finding saying why there are none."""
+    if int(answer.get("rc", 1)) != 0:
+        said = str(answer.get("stderr") or answer.get("stdout") or "").strip().splitlines()
+        return [], Finding("kubectl", master0, "fail",
+                           f"get {what}: rc {answer.get('rc')}: {said[-1] if said else 'no output'}")
+    try:
+        items = json.loads(str(answer.get("stdout") or ""))["items"]
+    except (ValueError, KeyError, TypeError) as exc:
+        return [], Finding("kubectl", master0, "fail", f"get {what}: unreadable answer: {exc}")
+    return [i for i in items if isinstance(i, dict)], None
 
 
 def _internal_ip(node: Mapping[str, Any]) -> str:

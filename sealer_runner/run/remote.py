@@ -67,7 +67,8 @@ def run_check(request: RunRequest, rules: Rules, on_event: EventHandler | None =
     finding; an error before any host could answer (a bad input) is a :class:`SealerError`."""
     result, facts = collect_facts(request, on_event)
     phase = str(request.extravars.get("sealer_check_phase"))
-    missing = {f.host: f.message for f in result.failures}
+    missing = {f.host: f.message if f.unreachable else f"answered, but the check failed there: {f.message}"
+               for f in result.failures}
     silent = [h.ip for h in rules.hosts if h.ip not in facts and h.ip not in missing]
     if silent:
         raise SealerError(f"check playbook failed before {', '.join(silent)} answered ({result.status}, rc {result.rc}):"

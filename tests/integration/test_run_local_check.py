@@ -96,7 +96,7 @@ def test_post_check_of_a_host_without_a_cluster_fails_on_kubectl_and_the_registr
     report = run_check(request, check_rules(spec.cluster, request.extravars))
     found = by_check(report)
     kubectl = found[("kubectl", "127.0.0.1")]
-    assert kubectl.status == "fail" and kubectl.detail.startswith("rc "), kubectl
+    assert kubectl.status == "fail" and kubectl.detail.startswith("get nodes: rc "), kubectl
     registry = found[("registry", "127.0.0.1")]
     assert registry.status == "fail" and registry.detail.startswith("GET https://127.0.0.1:1/v2/: "), registry
 

@@ -234,10 +234,13 @@ POST_RULES = Rules(hosts=(MASTER, ClusterHost("10.0.0.4", ("master",)), NODE), r
 
 
 def kubectl_answer(edit=None, rc=0, stderr=""):
+    """master0's answers to `kubectl get nodes -o json` and `kubectl get pods -n kube-system -o json`."""
     data = json.loads(KUBECTL)
     if edit:
         edit(data["items"])
-    return {"rc": rc, "stdout": json.dumps(data), "stderr": stderr}
+    answers = {kind: {"rc": rc, "stderr": stderr, "stdout": json.dumps({"apiVersion": "v1", "kind": "List", "items": [
+        i for i in data["items"] if i["kind"] == kind.capitalize()[:-1]]})} for kind in ("nodes", "pods")}
+    return answers
 
 
 def post(kube, registry_status=200) -> CheckReport:
@@ -298,9 +301,19 @@ def test_other_kube_system_pods_are_not_judged():
 
 def test_kubectl_failing_or_unreadable_fails():
     (failed,) = post(kubectl_answer(rc=1, stderr="error: stat /etc/kubernetes/admin.conf: no such file")).failed
-    assert failed == Finding("kubectl", "10.0.0.2", "fail", "rc 1: error: stat /etc/kubernetes/admin.conf: no such file")
-    (failed,) = post({"rc": 0, "stdout": "not json", "stderr": ""}).failed
-    assert failed.check == "kubectl" and failed.detail.startswith("unreadable answer")
+    assert failed == Finding("kubectl", "10.0.0.2", "fail",
+                             "get nodes: rc 1: error: stat /etc/kubernetes/admin.conf: no such file")
+    (failed,) = post({"nodes": {"rc": 0, "stdout": "not json", "stderr": ""}}).failed
+    assert failed.check == "kubectl" and failed.detail.startswith("get nodes: unreadable answer")
+
+
+def test_nodes_are_judged_when_pods_cannot_be_listed():
+    kube = kubectl_answer()
+    kube["pods"] = {"rc": 1, "stdout": "", "stderr": 'error: the server doesn\'t have a resource type "pods"'}
+    report = post(kube)
+    assert [f.check for f in report.failed] == ["kubectl"]
+    assert report.failed[0].detail == 'get pods: rc 1: error: the server doesn\'t have a resource type "pods"'
+    assert sum(f.check == "node ready" and f.status == "ok" for f in report.findings) == 3
 
 
 def test_registry_answers():
