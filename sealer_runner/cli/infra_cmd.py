@@ -12,7 +12,16 @@ from rich.markup import escape
 from ..clusterfile import load_clusterfile, read_clusterfile
 from ..clusterfile.models import CLOUD_PROVIDERS
 from ..errors import InputError
-from ..run.infra import InfraOutcome, build_infra_request, check_outcome, forget_record, run_infra, write_record
+from ..run.infra import (
+    InfraOutcome,
+    build_infra_request,
+    check_outcome,
+    forget_record,
+    run_infra,
+    wait_for_ssh,
+    with_machines,
+    write_record,
+)
 from .context import AppContext
 
 CLUSTERFILE = click.option("-f", "--clusterfile", required=True,
@@ -123,8 +132,10 @@ def delete(app: AppContext, clusterfile: Path, force: bool) -> None:
 
 @click.command("apply")
 @CLUSTERFILE
+@click.option("--wait-ssh", type=click.FloatRange(min=0), default=300, show_default=True, metavar="SECONDS",
+              help="Cloud machines: wait this long for their SSH port before running (0: do not wait).")
 @click.pass_context
-def apply_cluster(ctx: click.Context, clusterfile: Path) -> None:
+def apply_cluster(ctx: click.Context, clusterfile: Path, wait_ssh: float) -> None:
     """Bring a cluster up from its Clusterfile: with provider AWS or ALI_CLOUD, create or reconcile its
     machines first (`infra apply`); then run its image on them (`run`).
 
@@ -137,6 +148,9 @@ def apply_cluster(ctx: click.Context, clusterfile: Path) -> None:
     spec = load_clusterfile(read_clusterfile(clusterfile, str(clusterfile)), str(clusterfile))
     if spec.cluster.provider in CLOUD_PROVIDERS:
         ctx.invoke(apply, clusterfile=clusterfile)
+        if wait_ssh:
+            ctx.obj.info("Waiting for SSH on the machines")
+            wait_for_ssh(with_machines(spec, ctx.obj.root), wait_ssh)
     ctx.invoke(run, clusterfile=clusterfile)
 
 

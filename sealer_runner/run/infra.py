@@ -152,6 +152,31 @@ def with_machines(spec: ClusterSpec, root: Path) -> ClusterSpec:
                                                                  host_groups=tuple(groups)))
 
 
+def wait_for_ssh(spec: ClusterSpec, timeout: float, *, clock=time.monotonic, sleep=time.sleep) -> None:
+    """Wait until every host's SSH port accepts connections (a cloud machine is "running" well before
+    its sshd is up), polling all of them each round, 1 s doubling to 8 s apart; raise naming those
+    still closed after *timeout* seconds."""
+    import socket
+
+    pending = {(h.address or h.ip, h.ssh.port) for h in spec.cluster.hosts}
+    deadline, delay = clock() + timeout, 1.0
+    while True:
+        for address, port in sorted(pending):
+            try:
+                socket.create_connection((address, port), timeout=3).close()
+                pending.discard((address, port))
+            except OSError:
+                pass
+        if not pending:
+            return
+        if clock() >= deadline:
+            closed = ", ".join(f"{a}:{p}" for a, p in sorted(pending))
+            raise InfraError(f"SSH not reachable after {timeout:.0f}s on {closed} (is cloud.allowFrom this "
+                             "controller's address, and does it reach these addresses?)")
+        sleep(min(delay, max(0.0, deadline - clock())))
+        delay = min(delay * 2, 8.0)
+
+
 def public_key(spec: ClusterSpec) -> str:
     """The public half of the Clusterfile's SSH key (``<pk>.pub``), when there is one."""
     pk = spec.cluster.ssh.pk

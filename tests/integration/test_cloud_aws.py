@@ -287,7 +287,7 @@ spec:
     assert cli_main([*root, "infra", "plan", "-f", str(clusterfile)]) == 0
     assert capsys.readouterr().out.strip() == "nothing to change"
     # `apply` = infra apply (nothing to do now), then run on the recorded machines: it gets as far as the image
-    assert cli_main([*root, "apply", "-f", str(clusterfile)]) == 1
+    assert cli_main([*root, "apply", "-f", str(clusterfile), "--wait-ssh", "0"]) == 1
     captured = capsys.readouterr()
     assert captured.out.count(" i-") == 6 and "image kubernetes:v1.19.8 not found in the local store" in captured.err
     assert cli_main([*root, "infra", "plan", "--delete", "-f", str(clusterfile)]) == 0

@@ -160,3 +160,35 @@ def test_with_machines_makes_the_recorded_machines_the_hosts(tmp_path):
           hosts: [{roles: [master], ips: [10.0.0.2]}]
         """), "Clusterfile")
     assert with_machines(bare, tmp_path) is bare
+
+
+def test_wait_for_ssh_polls_every_host_until_open_or_names_the_closed_ones(tmp_path):
+    import dataclasses
+    import socket
+
+    from sealer_runner.clusterfile.models import Host
+    from sealer_runner.run.infra import InfraError, wait_for_ssh
+
+    listening = socket.socket()
+    listening.bind(("127.0.0.1", 0))
+    listening.listen()
+    closed = socket.socket()
+    closed.bind(("127.0.0.1", 0))
+    closed_port = closed.getsockname()[1]
+    closed.close()
+    spec = load_clusterfile(V2.replace("KEY", "/nonexistent"), "Clusterfile")
+    ssh = dataclasses.replace(spec.cluster.ssh, port=listening.getsockname()[1])
+    hosts = (Host("10.0.0.4", ("master",), ssh, address="127.0.0.1"),)
+    open_spec = dataclasses.replace(spec, cluster=dataclasses.replace(spec.cluster, hosts=hosts))
+    wait_for_ssh(open_spec, 5)
+    shut = dataclasses.replace(hosts[0], ssh=dataclasses.replace(ssh, port=closed_port))
+    shut_spec = dataclasses.replace(spec, cluster=dataclasses.replace(spec.cluster, hosts=(shut,)))
+    now, slept = [0.0], []
+
+    def sleep(seconds):
+        slept.append(seconds)
+        now[0] += seconds
+    with pytest.raises(InfraError, match=f"SSH not reachable after 20s on 127.0.0.1:{closed_port}"):
+        wait_for_ssh(shut_spec, 20, clock=lambda: now[0], sleep=sleep)
+    assert slept[:4] == [1.0, 2.0, 4.0, 8.0] and sum(slept) == 20
+    listening.close()
