@@ -17,7 +17,13 @@ import yaml
 
 from sealer_runner.build.builder import Builder, BuildOptions
 from sealer_runner.image import archive
+from sealer_runner.image.reference import parse_reference
 from sealer_runner.image.store import Store
+from sealer_runner.registry.auth import AuthStore, Credentials
+from sealer_runner.registry.config import RegistryConfig
+from sealer_runner.registry.transfer import Registries, push
+from sealer_runner.util.secret import Secret
+from tests.support.registry import RegistryServer, make_tls
 from tests.support.role_specs import COLLECTION, role_options, type_problems
 
 pytestmark = [pytest.mark.integration]
@@ -97,23 +103,77 @@ def test_requirements_install_the_collection_and_the_playbook_resolves(ops_repo)
     assert listed["master"]["hosts"] == ["10.0.0.11"] and listed["registry"]["hosts"] == ["10.0.0.11"]
 
 
-def test_validate_phase_accepts_the_example_with_a_saved_image(ops_repo, tmp_path):
-    """The validate phase (on the controller; the reach play runs locally) with the example's group_vars, their
-    templates resolved, and image-vars.yml made from a saved image as the README says."""
+def _saved_image(tmp_path: Path) -> tuple[Store, str]:
     store = Store(tmp_path / "store")
     ctx = tmp_path / "ctx"
     (ctx / "etc").mkdir(parents=True)
     (ctx / "etc" / "settings.yaml").write_text("replicas: 1\n")
     (ctx / "Kubefile").write_text("FROM scratch\nCOPY etc etc\nCMDS [\"echo launched\"]\n")
-    Builder(store).build(BuildOptions(ctx / "Kubefile", ctx, tags=("example.com/demo/cluster:v1",),
-                                      platforms=("linux/amd64",)))
-    archive.save(store, [store.lookup("example.com/demo/cluster:v1")], tmp_path / "cluster.tar")
+    tag = "example.com/demo/cluster:v1"
+    Builder(store).build(BuildOptions(ctx / "Kubefile", ctx, tags=(tag,), platforms=("linux/amd64",)))
+    archive.save(store, [store.lookup(tag)], tmp_path / "cluster.tar")
+    return store, tag
+
+
+def _validate(repo: Path, *args: object) -> subprocess.CompletedProcess[str]:
+    """The validate phase: on the controller (the reach play's raw probes run locally)."""
+    return subprocess.run([BIN / "ansible-playbook", "-i", "inventory", *args, "--tags", "validate",
+                           "-e", "ansible_connection=local", "-e", f"ansible_python_interpreter={sys.executable}"],
+                          cwd=repo, env=_env(repo), capture_output=True, text=True, timeout=300)
+
+
+def test_validate_phase_accepts_the_example_with_a_saved_image(ops_repo, tmp_path):
+    """The example's group_vars, their templates resolved, and image-vars.yml made as the README says."""
+    _saved_image(tmp_path)
     script = ops_repo / "collections/ansible_collections/sealer/cluster/scripts/image_vars.py"
     subprocess.run([sys.executable, "-I", script, tmp_path / "cluster.tar", ops_repo / "image"], check=True,
                    capture_output=True, timeout=120)
-    done = subprocess.run([BIN / "ansible-playbook", "-i", "inventory", "sealer.cluster.run", "-e", "@image/image-vars.yml",
-                           "--tags", "validate", "-e", "ansible_connection=local",
-                           "-e", f"ansible_python_interpreter={sys.executable}"],
-                          cwd=ops_repo, env=_env(ops_repo), capture_output=True, text=True, timeout=300)
+    done = _validate(ops_repo, "sealer.cluster.run", "-e", "@image/image-vars.yml")
     assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-2000:]
     assert "failed=0" in done.stdout
+
+
+def test_run_yml_reads_a_saved_archive_through_the_image_role(ops_repo, tmp_path):
+    """run.yml (AWX's playbook): sealer.cluster.image unpacks sealer_image_archive for every host, then run."""
+    store, tag = _saved_image(tmp_path)
+    done = _validate(ops_repo, "run.yml", "-e", f"sealer_image_archive={tmp_path / 'cluster.tar'}",
+                     "-e", f"sealer_image_work_dir={tmp_path / 'work'}")
+    assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-2000:]
+    got = yaml.load((tmp_path / "work" / "image-vars.yml").read_text(), Loader=_Loader)  # noqa: S506
+    assert got["sealer_image"] == tag
+    assert got["sealer_image_digest"] == str(store.lookup(tag).descriptor.digest)
+
+    neither = _validate(ops_repo, "run.yml")
+    assert neither.returncode != 0 and "exactly one of them" in neither.stdout, neither.stdout[-3000:]
+
+
+def test_run_yml_pulls_from_a_registry_with_credentials(ops_repo, tmp_path):
+    """sealer_image_pull: skopeo copies every platform into an OCI layout (credentials in a 0600 file that is
+    removed, never on a command line); a second run works on the same work directory; a wrong password fails
+    without being shown."""
+    store, tag = _saved_image(tmp_path)
+    users = {"ops": "s3cret-pull"}
+    with RegistryServer(tmp_path / "registry", tls=make_tls(tmp_path / "tls"), users=users) as server:
+        regs = Registries(RegistryConfig(ca_file=str(tmp_path / "tls" / "ca.crt")),
+                          AuthStore(tmp_path / "auth.json", docker_config=tmp_path / "none"))
+        regs.auth.put(server.host, Credentials("ops", Secret("s3cret-pull")))
+        ref = f"{server.host}/demo/cluster:v1"
+        push(store, store.lookup(tag), parse_reference(ref), regs)
+        args = ["run.yml", "-e", f"sealer_image_pull={ref}", "-e", f"sealer_image_work_dir={tmp_path / 'work'}",
+                "-e", "sealer_image_pull_tls_verify=false", "-e", "sealer_image_pull_username=ops",
+                "-e", "sealer_image_pull_password=s3cret-pull", "-v"]
+        first = _validate(ops_repo, *args)
+        assert first.returncode == 0, first.stdout[-4000:] + first.stderr[-2000:]
+        assert "s3cret-pull" not in first.stdout + first.stderr
+        assert not (tmp_path / "work" / "auth.json").exists()
+        got = yaml.load((tmp_path / "work" / "image-vars.yml").read_text(), Loader=_Loader)  # noqa: S506
+        assert got["sealer_image"] == ref
+        assert got["sealer_image_digest"] == str(store.lookup(tag).descriptor.digest)
+        assert all(Path(la["source"]).is_relative_to(tmp_path / "work" / "oci") for la in got["sealer_layers"])
+
+        again = _validate(ops_repo, *args)
+        assert again.returncode == 0, again.stdout[-3000:]
+
+        wrong = _validate(ops_repo, *[a.replace("s3cret-pull", "not-it") for a in args])
+        assert wrong.returncode != 0 and "not-it" not in wrong.stdout + wrong.stderr, wrong.stdout[-3000:]
+        assert not (tmp_path / "work" / "auth.json").exists()
