@@ -141,7 +141,7 @@ class EcsCluster:
                           ClientToken=uuid.uuid4().hex, **_tags(self.cluster))["VpcId"]
         self._note("vpc", vpc_id)
         self._wait_available("vpc", self._vpc, vpc_id)
-        return {"VpcId": vpc_id, "CidrBlock": cidr}, True
+        return {"VpcId": vpc_id, "CidrBlock": cidr, "_new": True}, True
 
     def vswitches(self, vpc):
         if vpc["VpcId"].startswith("("):
@@ -175,7 +175,7 @@ class EcsCluster:
     def _free_cidr(self, vpc):
         net = ipaddress.ip_network(vpc["CidrBlock"])
         used = []
-        if not vpc["VpcId"].startswith("("):
+        if not vpc["VpcId"].startswith("(") and not vpc.get("_new"):  # a VPC made in this run holds only ours
             used = [ipaddress.ip_network(v["CidrBlock"]) for v in self._do(
                 "vswitch", "vpc", "DescribeVSwitches", VpcId=vpc["VpcId"], PageSize=50)["VSwitches"]["VSwitch"]]
         used += [ipaddress.ip_network(cidr) for cidr in getattr(self, "_taken", ())]
@@ -185,11 +185,9 @@ class EcsCluster:
                 return str(candidate)
         raise c.CloudError("no free /20 left in %s" % vpc["CidrBlock"], "InvalidParameter", "vswitch", "choose cidr")
 
-    def zones(self, zone):
-        """Zones of the region, the one asked for first."""
-        found = self._do("zone", "ecs", "DescribeZones")["Zones"]["Zone"]
-        names = sorted(z["ZoneId"] for z in found)
-        return ([zone] if zone else []) + [n for n in names if n != zone]
+    def zone_names(self):
+        """The region's zones (one call, made only when a zone must be chosen or one is out of stock)."""
+        return sorted(z["ZoneId"] for z in self._do("zone", "ecs", "DescribeZones")["Zones"]["Zone"])
 
     def ensure_security_group(self, vpc, allow_from, ports, check):
         groups = [] if vpc["VpcId"].startswith("(") else self._do(
@@ -350,7 +348,7 @@ def apply(api, call, params, check=False, sleep=None, rng=None, created=None):
     groups = c.normalize_groups(params["groups"], c.ALI_CATALOG)
     vpc, vpc_ours = cluster.ensure_vpc(params.get("vpc_id"), params.get("vpc_cidr") or "172.16.0.0/16", check)
     known = cluster.vswitches(vpc)
-    zones = cluster.zones(params.get("zone"))
+    zones = ZoneOrder(cluster, params.get("zone") or (known[0]["ZoneId"] if known else None))
     sg = cluster.ensure_security_group(vpc, list(params.get("allow_from") or ()),
                                        list(params.get("ports") or (22, 6443)), check)
     key_name = cluster.ensure_key_pair(params.get("public_key"), check)
@@ -362,8 +360,8 @@ def apply(api, call, params, check=False, sleep=None, rng=None, created=None):
         cluster.plan.append("release instance %s (%s-%d)" % (inst["id"], inst["role"], inst["index"]))
     machines = []
     if check:
-        if plan["create"] and not any(v["ZoneId"] == zones[0] for v in known):
-            cluster.ensure_vswitch(vpc, zones[0], known, check)
+        if plan["create"]:
+            cluster.ensure_vswitch(vpc, next(zones.candidates()), known, check)
     else:
         if plan["release"]:
             ids = [i["id"] for i in plan["release"]]
@@ -397,21 +395,40 @@ def apply(api, call, params, check=False, sleep=None, rng=None, created=None):
                                               "security_group_id": sg, "key_pair": key_name}}
 
 
+class ZoneOrder:
+    """The zones to try: the one asked for (or already used) first, then the region's others; zones
+    out of stock are skipped for the rest of the run. The region's list is fetched only when needed."""
+
+    def __init__(self, cluster, first):
+        self.cluster = cluster
+        self.first = first
+        self.names = None
+        self.skipped = set()
+
+    def candidates(self):
+        if self.first and self.first not in self.skipped:
+            yield self.first
+        if self.names is None:
+            self.names = self.cluster.zone_names()
+        for name in self.names:
+            if name != self.first and name not in self.skipped:
+                yield name
+
+
 def _run_in_some_zone(cluster, vpc, zones, known, group, indexes, public, image_id, sg, key_name, password):
     """One RunInstances call in the first zone with stock: a zone answering out of stock is skipped for
     the rest of this run; any other error stops at once."""
     last = None
-    while zones:
-        vswitch = cluster.ensure_vswitch(vpc, zones[0], known, False)
+    for zone in zones.candidates():
+        vswitch = cluster.ensure_vswitch(vpc, zone, known, False)
         try:
             return cluster.run_batch(group, indexes, public, image_id, vswitch, sg, key_name, password)
         except c.CloudError as exc:
             if not exc.stock:
                 raise
             last = exc
-            cluster.plan.append("zone %s has no stock of %s (%s): next zone" % (
-                zones[0], group["instance_type"], exc.code))
-            zones.pop(0)
+            zones.skipped.add(zone)
+            cluster.plan.append("zone %s has no stock of %s (%s): next zone" % (zone, group["instance_type"], exc.code))
     raise last or c.CloudError("no zone left", "OperationDenied.NoStock", "instance", "RunInstances")
 
 
