@@ -378,3 +378,16 @@ def test_a_lost_run_instances_answer_leaves_nothing_untracked(moto_url, creds):
     assert len(again["released"].get("instance", [])) == len(tagged) - 3
     assert len(_ours(_ec2(moto_url), "lost")["instance"]) == 3
     aws.delete(_ec2(moto_url), _retrier(), {"cluster": "lost"})
+
+
+def test_public_ip_asked_later_applies_to_new_machines_only(moto_url, creds):
+    ec2 = _ec2(moto_url)
+    params = _params("later", 1, 1)
+    params["groups"][0]["public_ip"] = "none"
+    first = aws.apply(ec2, _retrier(), params)
+    assert not any(m["public_ip"] for m in first["machines"])
+    params["groups"][0]["public_ip"] = "all"
+    params["groups"][0]["count"] = 2
+    later = aws.apply(ec2, c.Retrier(aws.translate, c.Calls(), sleep=lambda s: None), dict(params, wait_timeout=5))
+    assert [bool(m["public_ip"]) for m in later["machines"] if m["role"] == "master"] == [False, True]
+    aws.delete(ec2, _retrier(), {"cluster": "later"})

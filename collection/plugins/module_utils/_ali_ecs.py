@@ -375,9 +375,8 @@ def apply(api, call, params, check=False, sleep=None, rng=None, created=None):
             new.extend((group["role"], idx, iid) for idx, iid in zip(indexes, sorted(ids), strict=True))
             if is_public:
                 public_ids.update(ids)
-        for inst in plan["keep"]:
-            if c.public_for(next(g for g in groups if g["role"] == inst["role"]), inst["index"]):
-                public_ids.add(inst["id"])
+        # only machines made now wait for a public IP: one kept from before keeps what it has (a changed
+        # publicIP applies to machines created from then on)
         wanted = [i["id"] for i in plan["keep"]] + [item[2] for item in new]
         ready = cluster.wait(wanted, public_ids, settle=bool(new)) if wanted else {}
         indexes = {i["id"]: (i["role"], i["index"]) for i in plan["keep"]}
