@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from sealer_runner.clusterfile import load_clusterfile
-from sealer_runner.errors import ClusterfileError
+from sealer_runner.errors import ClusterfileError, InputError
 from sealer_runner.image.store import Store
 from sealer_runner.run.cluster import build_request
 from sealer_runner.run.runner import run
@@ -38,7 +38,8 @@ def image_files(canary: Path) -> dict[str, str]:
         "Kubefile": (
             "FROM scratch\nCOPY etc etc\nCOPY plugins plugins\nCOPY app app\n"
             f"ENV IMG_PAYLOAD={json.dumps(value)}\n"
-            f"LABEL cluster.alpha.sealer.io/cluster-runtime-type={json.dumps(lookup(canary))} "
+            "LABEL cluster.alpha.sealer.io/cluster-runtime-type=none "
+            f"note={json.dumps(lookup(canary))} "
             f"other={json.dumps(statement(canary))}\n"
             "APP web local://app/web.sh\n"
             f"APPENV web APP_PAYLOAD={json.dumps(value)}\n"
@@ -82,7 +83,7 @@ def test_payloads_in_every_field_run_nothing_and_arrive_verbatim(tmp_path):
     build(store, tmp_path / "ctx", image_files(canary))
     spec = load_clusterfile(clusterfile(tmp_path / "hosts", canary))
     request = local(build_request(spec, store, store.root, ssh_key=None))
-    assert request.extravars["sealer_cluster_runtime"] == lookup(canary), "the image's label reaches the playbook"
+    assert request.extravars["sealer_cluster_runtime"] == "none"
 
     result = run(request)
     assert result.ok, (result.failures, result.output_tail)
@@ -214,3 +215,19 @@ def test_ansible_never_retemplates_plugin_output(tmp_path):
     assert json.loads(out.read_text()) == [[text, {"k": text}], text, {"x": text}, text,
                                            f"{{{{ lookup('pipe', 'touch {canary}-module') }}}}", {"k": text}]
     assert not list(tmp_path.glob("CANARY*")), "a plugin's output was templated"
+
+
+def test_a_payload_as_the_cluster_runtime_is_refused_before_any_host(tmp_path):
+    """The runtime label chooses code paths: a value that is not a known runtime is an input error, and the
+    payload never reaches Ansible."""
+    canary = tmp_path / "CANARY"
+    store = Store(tmp_path / "store")
+    files = image_files(canary)
+    files["Kubefile"] = files["Kubefile"].replace(
+        "cluster-runtime-type=none", f"cluster-runtime-type={json.dumps(lookup(canary))}")
+    build(store, tmp_path / "ctx", files)
+    spec = load_clusterfile(clusterfile(tmp_path / "hosts", canary))
+    with pytest.raises(InputError, match="is not supported"):
+        build_request(spec, store, store.root, ssh_key=None)
+    assert not canary.exists()
+    assert not (tmp_path / "hosts").exists()
