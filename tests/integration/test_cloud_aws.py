@@ -391,3 +391,24 @@ def test_public_ip_asked_later_applies_to_new_machines_only(moto_url, creds):
     later = aws.apply(ec2, c.Retrier(aws.translate, c.Calls(), sleep=lambda s: None), dict(params, wait_timeout=5))
     assert [bool(m["public_ip"]) for m in later["machines"] if m["role"] == "master"] == [False, True]
     aws.delete(ec2, _retrier(), {"cluster": "later"})
+
+
+def test_standalone_playbook_check_mode_creates_nothing(moto_url, creds, tmp_path, monkeypatch):
+    """An ops repo running `ansible-playbook playbooks/infra.yml --check` (no sealer_infra_plan) gets a plan."""
+    import json
+
+    repo = Path(__file__).resolve().parents[2]
+    collections = tmp_path / "collections" / "ansible_collections" / "sealer"
+    collections.mkdir(parents=True)
+    (collections / "cluster").symlink_to(repo / "collection")
+    extra = {"sealer_infra": {"provider": "AWS", "cluster": "ops", "region": REGION, "image_id": AMI,
+                              "groups": [{"role": "master", "count": 1}]}}
+    env = {**os.environ, "AWS_ENDPOINT_URL": moto_url, "ANSIBLE_COLLECTIONS_PATH": str(tmp_path / "collections"),
+           "ANSIBLE_NOCOLOR": "1", "ANSIBLE_LOCAL_TEMP": str(tmp_path / "tmp")}
+    playbook = shutil.which("ansible-playbook", path=str(Path(sys.executable).parent)) or "ansible-playbook"
+    done = subprocess.run([playbook, "-i", "localhost,", "-e", f"ansible_python_interpreter={sys.executable}",
+                           "-e", json.dumps(extra), str(repo / "playbooks" / "infra.yml"), "--check", "-v"],
+                          capture_output=True, text=True, env=env, timeout=300)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-2000:]
+    assert "create instance master-0 (t3.medium)" in done.stdout
+    assert not any(_ours(_ec2(moto_url), "ops").values())
