@@ -95,6 +95,8 @@ def infra_vars(spec: ClusterSpec, state: str = "present") -> dict[str, Any]:
     first, rest = PUBLIC_IP[cloud.public_ip if cloud else "none"]
     groups: list[dict[str, Any]] = []
     for n, (group, role) in enumerate(zip(cluster.host_groups, group_roles(spec), strict=True)):
+        if group.ips:  # machines that exist already (listed by IP): not the cloud's to make
+            continue
         machine = group.machine
         groups.append({"role": role, "count": group.count,
                        "cpu": machine.cpu if machine else None, "memory": machine.memory if machine else None,

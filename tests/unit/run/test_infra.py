@@ -192,3 +192,10 @@ def test_wait_for_ssh_polls_every_host_until_open_or_names_the_closed_ones(tmp_p
         wait_for_ssh(shut_spec, 20, clock=lambda: now[0], sleep=sleep)
     assert slept[:4] == [1.0, 2.0, 4.0, 8.0] and sum(slept) == 20
     listening.close()
+
+
+def test_groups_listing_ips_are_not_created():
+    text = V2.replace("KEY", "/x").replace("- {roles: [node], count: 1, cpu: 16, memory: 64}",
+                                            "- {roles: [node], count: 1, ips: [10.9.9.9]}")
+    spec = load_clusterfile(text, "Clusterfile")
+    assert [g["role"] for g in infra_vars(spec)["groups"]] == ["master", "node"]
