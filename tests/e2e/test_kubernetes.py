@@ -166,11 +166,19 @@ def test_kubeadm_one_master_two_nodes(tmp_path, test_hosts_factory, capsys):
     root = tmp_path / "store"
     image = kubernetes_image(tmp_path, root)
     with test_hosts_factory(3) as hosts:
-        for host in hosts:
-            install_ipvs_standins(host.rootfs)
         masters, nodes = list(hosts)[:1], list(hosts)[1:]
         cf = clusterfile(tmp_path / "Clusterfile", "k8s", image, masters, nodes, hosts.key,
                          ', labels: {disk: ssd}, taints: ["dedicated=db:NoSchedule"]')
+        # a node without ipvsadm (the image ships none): stopped, named, before kubeadm runs anywhere
+        install_ipvs_standins(masters[0].rootfs)
+        install_ipvs_standins(nodes[0].rootfs)
+        capsys.readouterr()
+        assert cli_main(["--root", str(root), "run", "-f", str(cf)]) != 0
+        err = capsys.readouterr().err
+        assert re.search(rf"{re.escape(nodes[1].ip)} failed at kubernetes: .*missing commands the kubernetes "
+                         r"phase needs: ipvsadm \(Debian package ipvsadm\)", err), err
+        assert not any(calls(h, "kubeadm") for h in hosts), "kubeadm ran although a node cannot join"
+        install_ipvs_standins(nodes[1].rootfs)
         run(root, cf, capsys)
         check_cluster(root, "k8s", masters, nodes)
         listed = json.loads(masters[0].ssh("kubectl --kubeconfig /etc/kubernetes/admin.conf get nodes -o json",

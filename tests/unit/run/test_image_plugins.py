@@ -112,6 +112,11 @@ def test_build_request_merges_image_plugins_and_sets_the_runtime(tmp_path):
     spec = load_clusterfile(CLUSTERFILE + plugin_doc("taints", "TAINT", "10.248.0.21 dedicated=db:NoSchedule,old-"))
     request = build_request(spec, store, tmp_path / "root", ssh_key=None)
     assert request.extravars["sealer_cluster_runtime"] == "kubernetes"
+    # the kubeadm runtime's part: documents for the cluster's registry, admin.conf into the state dir
+    cluster_doc = {d["kind"]: d for d in request.extravars["sealer_kube_init_config"]}["ClusterConfiguration"]
+    assert cluster_doc["imageRepository"] == "sea.hub:5000" and cluster_doc["kubernetesVersion"] == "v1.30.2"
+    assert request.extravars["sealer_kube_admin_conf"] == str(tmp_path / "root" / "clusters" / "demo" / "admin.conf")
+    assert list(request.extravars["sealer_kube_join_configs"]) == ["10.248.0.21"]
     plugins = {p["name"]: p for p in request.extravars["sealer_plugins"]}
     assert [p["name"] for p in request.extravars["sealer_plugins"]] == ["taints", "labels"]
     assert plugins["taints"]["source"] == "Clusterfile:10"
