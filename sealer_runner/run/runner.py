@@ -11,6 +11,7 @@ one-time vault password that answers the ``--ask-vault-pass`` prompt the same wa
 from __future__ import annotations
 
 import os
+import re
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -127,7 +128,7 @@ def run(request: RunRequest, on_event: EventHandler | None = None) -> RunResult:
         passwords[VAULT_PASSWORD_PROMPT] = request.vault_password.reveal()
     if request.verbosity:
         cmdline.append("-" + "v" * request.verbosity)
-    runner = ansible_runner.run(
+    runner = ansible_runner.interface.init_runner(
         private_data_dir=str(request.private_dir),
         project_dir=str(request.project_dir),
         playbook=request.playbook,
@@ -151,6 +152,10 @@ def run(request: RunRequest, on_event: EventHandler | None = None) -> RunResult:
         rotate_artifacts=20,
         suppress_env_files=True,  # keep passwords, key and env in memory: ansible-runner would dump them to env/
     )
+    # ansible-runner writes the process environment to artifacts/<id>/command; Ansible needs none of the
+    # operator's secrets from it (SSH and registry secrets reach it through the passwords above)
+    drop_secret_env(runner.config.env)
+    runner.run()
     artifacts = Path(runner.config.artifact_dir) if getattr(runner, "config", None) else None
     return RunResult(
         status=str(runner.status),
@@ -160,6 +165,21 @@ def run(request: RunRequest, on_event: EventHandler | None = None) -> RunResult:
         artifacts=artifacts,
         output_tail=_tail(artifacts / "stdout") if artifacts else "",
     )
+
+
+#: Environment variables that carry secrets by their name (AWS_SECRET_ACCESS_KEY, REGISTRY_PASSWORD,
+#: GITHUB_TOKEN, ACCESSKEYSECRET...); paths and sockets (…_FILE, …_PATH, …_SOCK, …_DIR) are not secrets.
+_SECRET_ENV = re.compile(r"PASS|SECRET|TOKEN|CREDENTIAL|PRIVATE|ACCESS_?KEY|API_?KEY|AUTH|SESSION", re.IGNORECASE)
+_NOT_SECRET_ENV = re.compile(r"(_FILE|_PATH|_SOCK|_DIR|_SOCKET)$", re.IGNORECASE)
+
+
+def drop_secret_env(env: dict[str, Any]) -> list[str]:
+    """Remove from *env* (in place) the variables whose names say they hold a secret, so that neither
+    ansible-runner's ``command`` artifact nor the playbook's processes get them; returns their names."""
+    dropped = [name for name in env if _SECRET_ENV.search(name) and not _NOT_SECRET_ENV.search(name)]
+    for name in dropped:
+        del env[name]
+    return dropped
 
 
 def dump_ansible_data(data: Any) -> str:

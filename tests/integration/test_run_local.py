@@ -92,7 +92,11 @@ def test_deliver_rootfs_then_rerun_changes_nothing_then_update(tmp_path):
     assert len(layers) >= 2
 
 
-def test_no_secret_reaches_disk_and_failures_name_host_and_task(tmp_path):
+def test_no_secret_reaches_disk_and_failures_name_host_and_task(tmp_path, monkeypatch):
+    # the operator's environment holds secrets too: ansible-runner would write them to artifacts/<id>/command
+    for name in ("AWS_SECRET_ACCESS_KEY", "ACCESSKEYSECRET", "REGISTRY_PASSWORD", "GITHUB_TOKEN"):
+        monkeypatch.setenv(name, f"env-secret-{name.lower()}")
+    monkeypatch.setenv("SSH_AUTH_SOCK", "/run/agent-kept.sock")  # a socket path: kept
     store = Store(tmp_path / "store")
     build(store, tmp_path / "ctx", {"Kubefile": "FROM scratch\nCOPY f f\n", "f": "x\n"})
     request = request_for(tmp_path, store, keep_password=True)
@@ -111,7 +115,10 @@ def test_no_secret_reaches_disk_and_failures_name_host_and_task(tmp_path):
         if path.is_file():
             data = path.read_bytes()
             assert b"do-not-leak-this" not in data and key_body not in data, path
+            assert b"env-secret-" not in data, path
     assert json.dumps(request.inventory).find("do-not-leak") == -1
+    (command,) = request.private_dir.glob("artifacts/*/command")
+    assert json.loads(command.read_text())["env"]["SSH_AUTH_SOCK"] == "/run/agent-kept.sock"
 
 
 PLUGINS = """\
