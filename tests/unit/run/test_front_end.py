@@ -182,19 +182,27 @@ def test_sudo_gets_the_ssh_password_at_ansibles_own_prompts_in_memory(tmp_path, 
     asked: dict = {}
 
     class Done:
-        status, rc, config = "successful", 0, None
+        status, rc = "successful", 0
         stats: dict = {}
 
-    def fake_run(**kwargs):
+        class config:  # noqa: N801 (ansible-runner's attribute)
+            env = {"PATH": "/bin", "REGISTRY_PASSWORD": "from-the-env"}
+            artifact_dir = str(tmp_path / "artifacts")
+
+        def run(self):
+            asked["ran_with_env"] = dict(self.config.env)
+
+    def fake_init_runner(**kwargs):
         asked.update(kwargs)
         return Done()
 
-    monkeypatch.setattr(ansible_runner, "run", fake_run)
+    monkeypatch.setattr(ansible_runner.interface, "init_runner", fake_init_runner)
     request = runner.RunRequest(private_dir=tmp_path / "private", project_dir=tmp_path, playbook="run.yml",
                                 inventory={"all": {}}, extravars={}, ansible_cfg="", collections_path=tmp_path,
                                 ssh_password=Secret("pw-ssh"), become_password=Secret("pw-ssh"))
     runner.run(request)
     assert asked["cmdline"].split() == ["--ask-pass", "--ask-become-pass"]
+    assert asked["ran_with_env"] == {"PATH": "/bin"}, "secret-named env variables never reach the playbook"
     assert asked["envvars"]["ANSIBLE_AGNOSTIC_BECOME_PROMPT"] == "True", "not SUDO password: whatever the env says"
     prompts = {"SSH password: ": "pw-ssh", "BECOME password[defaults to SSH password]: ": "pw-ssh"}
     for prompt, answer in prompts.items():
