@@ -9,7 +9,8 @@ The rules, and why (docs/run.md, "Checking a cluster"):
   ``clock_warn`` (1 s) warns. Between hosts the same thresholds apply to the spread: etcd warns of
   members over 1 s apart, and certificates issued by one host are "not yet valid" on a host behind it.
 * Ports: those kubeadm's preflight checks, by role, and the embedded registry's on its hosts. One in use
-  fails, unless the process listening is the cluster's own component (a re-run on an installed cluster).
+  fails, unless the process listening is one of the cluster's (kube-apiserver, etcd, kubelet, registry...:
+  a re-run on an installed cluster).
 * Kernel modules: overlay and br_netfilter are required (containerd's snapshotter, bridged traffic
   through iptables): absent fails; installed but not loaded is fine, the run loads them. The IPVS
   modules and nf_conntrack (kube-proxy's IPVS mode, lvscare) only warn. Inside a container modules
@@ -35,6 +36,8 @@ MASTER_PORTS = {6443: "kube-apiserver", 2379: "etcd", 2380: "etcd", 10250: "kube
                 10257: "kube-controller", 10259: "kube-scheduler"}
 NODE_PORTS = {10250: "kubelet"}
 REGISTRY_PROCESS = "registry"
+#: Processes of an installed cluster: a port they hold is the cluster's own (a re-run), whichever it is.
+CLUSTER_PROCESSES = frozenset({*MASTER_PORTS.values(), REGISTRY_PROCESS, "kube-proxy", "lvscare"})
 REQUIRED_MODULES = ("overlay", "br_netfilter")
 RECOMMENDED_MODULES = ("ip_vs", "ip_vs_rr", "ip_vs_wrr", "ip_vs_sh", "nf_conntrack")
 MASTER_MIN_CPUS = 2
@@ -289,11 +292,11 @@ def wanted_ports(rules: Rules, host: ClusterHost) -> dict[int, str]:
 def ports(rules: Rules, host: ClusterHost, f: PreFacts) -> Finding:
     wanted = wanted_ports(rules, host)
     busy, ours = [], []
-    for port, owner in sorted(wanted.items()):
+    for port in sorted(wanted):
         if port not in f.ports:
             continue
-        if f.ports[port] == owner:
-            ours.append(f"{port} ({owner})")
+        if f.ports[port] in CLUSTER_PROCESSES:
+            ours.append(f"{port} ({f.ports[port]})")
         else:
             busy.append(f"{port} in use by {f.ports[port] or 'an unknown process'}")
     if busy:

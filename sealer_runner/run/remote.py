@@ -54,7 +54,8 @@ def check_request(spec: ClusterSpec, store: Store, root: Path, *, phase: str, ss
 def check_rules(cluster: Cluster, extravars: Mapping[str, Any]) -> Rules:
     """What the judging needs to know, from the cluster and the run's extra-vars."""
     registry = extravars.get("sealer_registry") or {}
-    embedded = not registry.get("external") and registry.get("port")
+    # the embedded registry runs only for an image that caches container images (those of some upstream)
+    embedded = not registry.get("external") and registry.get("port") and extravars.get("sealer_upstream_registries")
     return Rules(hosts=tuple(ClusterHost(h.ip, tuple(h.roles)) for h in host_order(cluster)),
                  runtime=str(extravars.get("sealer_cluster_runtime") or "none"),
                  image_platforms=tuple(extravars.get("sealer_image_platforms") or ()),

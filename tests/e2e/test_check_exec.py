@@ -87,3 +87,44 @@ def test_check_and_exec_on_booted_hosts(tmp_path, test_hosts_factory, capsys):
         # pre on the installed cluster: the port is served by the cluster's own registry
         assert cli_main([*cli, "check", "--pre", "-f", cf, "--json"]) == 0
         assert findings(capsys)[("ports", master.ip)]["detail"] == "served by the cluster: 5000 (registry)"
+
+
+@pytest.mark.kubernetes
+def test_check_on_a_kubernetes_cluster_of_stand_ins(tmp_path, test_hosts_factory, capsys):
+    """The Kubernetes rules on container hosts (modules and swap are the machine's: never a failure), then
+    `check --post` on the cluster the kubeadm/kubelet/kubectl *stand-ins* make: every node Ready; and the
+    pre checks of a re-run: the ports are held by the cluster's own processes."""
+    from tests.e2e.test_kubernetes import clusterfile as k8s_clusterfile
+    from tests.e2e.test_kubernetes import kubernetes_image
+    from tests.support.base_image import install_ipvs_standins
+
+    root = tmp_path / "store"
+    image = kubernetes_image(tmp_path, root)
+    with test_hosts_factory(2) as hosts:
+        for host in hosts:
+            install_ipvs_standins(host.rootfs)
+        master, node = hosts[0], hosts[1]
+        cf = str(k8s_clusterfile(tmp_path / "Clusterfile", "k8s-check", image, [master], [node], hosts.key))
+        cli = ["--root", str(root)]
+        capsys.readouterr()
+
+        assert cli_main([*cli, "check", "--pre", "-f", cf, "--json"]) == 0
+        pre = findings(capsys)
+        assert pre[("ports", master.ip)]["detail"] == "free: 2379, 2380, 6443, 10250, 10257, 10259"
+        assert pre[("ports", node.ip)]["detail"] == "free: 10250"
+        for host in (master.ip, node.ip):
+            assert pre[("kernel modules", host)]["status"] in ("ok", "warn"), pre[("kernel modules", host)]
+            assert pre[("resources", host)]["status"] == "ok"
+            assert pre[("swap", host)]["status"] in ("ok", "warn")
+
+        assert cli_main([*cli, "-q", "run", "-f", cf]) == 0, capsys.readouterr().err
+        capsys.readouterr()
+        cli_main([*cli, "check", "--post", "-f", cf, "--json"])
+        post = findings(capsys)
+        for host in (master, node):
+            assert post[("node ready", host.ip)]["status"] == "ok", post
+            assert post[("node ready", host.ip)]["detail"].startswith(f"{host.name} Ready")
+
+        assert cli_main([*cli, "check", "--pre", "-f", cf, "--json"]) == 0
+        again = findings(capsys)
+        assert "served by the cluster: " in again[("ports", master.ip)]["detail"], again[("ports", master.ip)]

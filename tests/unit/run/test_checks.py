@@ -157,6 +157,8 @@ def test_ports_by_role_and_the_clusters_own_listeners():
     assert ports(RULES, NODE, facts(ports={6443: "nginx"})).status == "ok", "6443 is a master's"
     rerun = ports(RULES, MASTER, facts(ports={6443: "kube-apiserver", 2379: "etcd", 5000: "registry"}))
     assert rerun.status == "ok" and "served by the cluster: 2379 (etcd), 5000 (registry), 6443 (kube-apiserver)" in rerun.detail
+    # a cluster process on another cluster port is still the cluster's (the kubelet stand-in serves 6443)
+    assert ports(RULES, MASTER, facts(ports={6443: "kubelet"})).status == "ok"
 
 
 def test_without_kubernetes_only_the_registry_port_counts():

@@ -71,11 +71,15 @@ def test_exec_output_from_events():
 
 
 def test_check_rules_from_the_runs_extravars(spec):
-    rules = check_rules(spec.cluster, {"sealer_cluster_runtime": "kubernetes", "sealer_image_platforms": ["linux/amd64"],
-                                       "sealer_registry": {"hosts": ["10.0.0.2"], "port": 5000}})
+    run_vars = {"sealer_cluster_runtime": "kubernetes", "sealer_image_platforms": ["linux/amd64"],
+                "sealer_registry": {"hosts": ["10.0.0.2"], "port": 5000}, "sealer_upstream_registries": ["docker.io"]}
+    rules = check_rules(spec.cluster, run_vars)
     assert [h.ip for h in rules.hosts] == ["10.0.0.2", "10.0.0.3"] and rules.kubernetes
     assert (rules.registry_hosts, rules.registry_port, rules.image_platforms) == (("10.0.0.2",), 5000, ("linux/amd64",))
-    external = check_rules(spec.cluster, {"sealer_registry": {"external": True, "port": 443}})
+    nothing_cached = check_rules(spec.cluster, {**run_vars, "sealer_upstream_registries": []})
+    assert (nothing_cached.registry_hosts, nothing_cached.registry_port) == ((), None), "no registry runs"
+    external = check_rules(spec.cluster, {"sealer_registry": {"external": True, "port": 443},
+                                          "sealer_upstream_registries": ["docker.io"]})
     assert (external.registry_hosts, external.registry_port, external.runtime) == ((), None, "none")
 
 
