@@ -128,3 +128,29 @@ def test_check_on_a_kubernetes_cluster_of_stand_ins(tmp_path, test_hosts_factory
         assert cli_main([*cli, "check", "--pre", "-f", cf, "--json"]) == 0
         again = findings(capsys)
         assert "served by the cluster: " in again[("ports", master.ip)]["detail"], again[("ports", master.ip)]
+
+
+def test_exec_and_check_as_a_non_root_user_whose_sudo_asks_for_a_password(tmp_path, test_hosts_factory, capsys):
+    """As `run`: the SSH password opens sudo, answered in memory; the command runs as root, with no tty."""
+    from tests.e2e.test_run_sudo import PASSWORD, USER, _add_sudo_user
+
+    with test_hosts_factory(1) as hosts:
+        host = hosts[0]
+        _add_sudo_user(host)
+        cf = tmp_path / "Clusterfile"
+        cf.write_text(f"""\
+apiVersion: sealer.io/v2
+kind: Cluster
+metadata: {{name: sudo-exec}}
+spec:
+  image: example.com/none:v1
+  ssh: {{user: {USER}, passwd: '{PASSWORD}'}}
+  hosts:
+    - {{ips: [{host.ip}], roles: [master]}}
+""")
+        capsys.readouterr()
+        assert cli_main(["--root", str(tmp_path / "store"), "exec", "-f", str(cf), "id -un; echo $SUDO_USER"]) == 0
+        captured = capsys.readouterr()
+        assert captured.out == f"==> {host.ip} (master) rc 0\nroot\n{USER}\n", captured
+        assert PASSWORD not in captured.out + captured.err
+        assert not [p for p in (tmp_path / "store").rglob("*") if p.is_file() and PASSWORD.encode() in p.read_bytes()]
