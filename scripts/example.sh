@@ -8,7 +8,10 @@
 #    upstreams only through --registry-mirror;
 # 3. list, inspect, and save the image to an archive for an air-gapped site;
 # 4. stop the upstream registry, boot 3 throwaway local hosts (systemd-nspawn) and run the image onto
-#    them: master0's launch commands pull the apps' images by their plain names from the cluster.
+#    them: master0's launch commands pull the apps' images by their plain names from the cluster;
+# 5. Kubernetes: an app image on a Kubernetes base run with the kubeadm runtime onto 3 fresh hosts
+#    (check --pre, run, re-run, check --post, exec). kubeadm, kubelet and kubectl there are the TEST
+#    STAND-INS of tests/support/kube_standins (no Kubernetes release can be had on this machine).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export SEALER_RUNNER_ROOT=${SEALER_RUNNER_ROOT:-$PWD/.cache/store}
@@ -51,3 +54,4 @@ $sr save -o .cache/hello-cluster.tar example.com/hello-cluster:v1
 { set +x; } 2>/dev/null
 kill $registry_pid; wait $registry_pid 2>/dev/null || true   # from here on, no upstream registry exists
 .venv/bin/python examples/run_on_test_hosts.py example.com/hello-cluster:v1 --root "$SEALER_RUNNER_ROOT"
+.venv/bin/python examples/kubernetes_on_test_hosts.py --root "$SEALER_RUNNER_ROOT"

@@ -60,10 +60,12 @@ def _flags_cluster(image: str | None, masters: str | None, nodes: str | None, us
 @click.option("-e", "--env", "env", multiple=True, metavar="KEY=VALUE", help="Cluster env; repeatable.")
 @click.option("--name", help="Cluster name [default: from the Clusterfile, else 'default'].")
 @click.option("--tags", help="Run only these phases (comma-separated Ansible tags), e.g. rootfs.")
+@click.option("--skip-checks", is_flag=True,
+              help="Do not run the pre checks (`sealer_runner check --pre`) before the run.")
 @click.pass_obj
 def run(app: AppContext, image: str | None, clusterfile: Path | None, masters: str | None, nodes: str | None,
         user: str | None, passwd: str | None, pk: str | None, port: int | None, env: tuple[str, ...],
-        name: str | None, tags: str | None) -> None:
+        name: str | None, tags: str | None, skip_checks: bool) -> None:
     """Run a cluster image onto hosts: deliver it, and everything it needs, with no outside access.
 
     \b
@@ -71,6 +73,9 @@ def run(app: AppContext, image: str | None, clusterfile: Path | None, masters: s
       sealer_runner run my-cluster:v1 -m 10.0.0.2 -n 10.0.0.3,10.0.0.4 --pk ~/.ssh/id_ed25519
       sealer_runner run -f Clusterfile
     A re-run is safe: every phase is idempotent, and what is done is not done again.
+    The pre checks of `sealer_runner check --pre` run first (ports, clocks, swap, modules, CPU and
+    memory, commands each phase needs, architecture); a failed one stops the run before any host is
+    changed (--skip-checks to go on anyway).
     """
     flags = any((image, masters, nodes, user, passwd, pk, port, env, name))
     filename = str(clusterfile) if clusterfile else "flags"
@@ -92,6 +97,8 @@ def run(app: AppContext, image: str | None, clusterfile: Path | None, masters: s
     for warning in request.warnings:
         app.err.print(f"[yellow]warning:[/yellow] {escape(warning)}")
     started = time.monotonic()
+    if not skip_checks:
+        _pre_checks(app, spec)
     if spec.cluster.registry.external is not None and (not tag_list or "registry" in tag_list):
         _push_to_external(app, spec)
     app.info(f"Running {spec.cluster.image} on {len(spec.cluster.hosts)} host(s), cluster {spec.cluster.name}")
@@ -103,6 +110,21 @@ def run(app: AppContext, image: str | None, clusterfile: Path | None, masters: s
         raise SealerError(f"run failed ({result.status}, rc {result.rc}):\n{lines}\n"
                           f"artifacts for post-mortem: {result.artifacts}")
     app.info(f"Done in {time.monotonic() - started:.1f}s: {result.changed} change(s). Artifacts: {result.artifacts}")
+
+
+def _pre_checks(app: AppContext, spec) -> None:
+    """`check --pre` before the run: warnings are shown, a failure stops the run before any change."""
+    from ..run.remote import pre_check
+
+    checked = time.monotonic()
+    report = pre_check(spec, app.store, app.root, ssh_key=_key(spec), registries=app.registries)
+    for finding in report.warnings:
+        app.warn(f"{finding.host}: {finding.check}: {finding.detail}")
+    if not report.ok:
+        lines = "\n".join(f"  {f.host}: {f.check}: {f.detail}" for f in report.failed)
+        raise SealerError(f"pre checks failed, no host was changed (see `sealer_runner check --pre`; "
+                          f"--skip-checks to run anyway):\n{lines}")
+    app.info(f"Pre checks passed on {len(spec.cluster.hosts)} host(s) in {time.monotonic() - checked:.1f}s")
 
 
 def _push_to_external(app: AppContext, spec) -> None:

@@ -43,11 +43,14 @@ def test_unreachable_host_stops_the_run_before_any_change(tmp_path, image, test_
     with test_hosts_factory(2) as hosts:
         hosts[1].cut()
         cf = write(tmp_path, ref, hosts, f"{{pk: {hosts.key}}}")
-        assert cli_main(["--root", str(root), "run", "-f", str(cf)]) == 1
-        err = capsys.readouterr().err
-        assert hosts[1].ip in err and "run failed" in err
-        assert hosts[0].ssh("test -e /var/lib/sealer/data/failing").returncode != 0, \
-            "the reachable host must be untouched"
+        # the pre checks meet it first; without them, the run's reach play does: either way nothing changes
+        for argv, said in ((["run", "-f", str(cf)], "pre checks failed, no host was changed"),
+                           (["run", "--skip-checks", "-f", str(cf)], "run failed")):
+            assert cli_main(["--root", str(root), *argv]) == 1
+            err = capsys.readouterr().err
+            assert said in err and hosts[1].ip in err and "Failed to connect to the host via ssh" in err, err
+            assert hosts[0].ssh("test -e /var/lib/sealer/data/failing").returncode != 0, \
+                "the reachable host must be untouched"
         hosts[1].restore()
 
 
@@ -55,13 +58,15 @@ def test_wrong_password_is_named_and_never_printed(tmp_path, image, test_hosts_f
     root, ref = image
     with test_hosts_factory(2) as hosts:
         cf = write(tmp_path, ref, hosts, "{passwd: 'Wr0ng-Pa55word'}")
-        assert cli_main(["--root", str(root), "run", "-f", str(cf)]) == 1
-        out = capsys.readouterr()
-        assert "Wr0ng-Pa55word" not in out.out + out.err
-        assert "run failed" in out.err and hosts[0].ip in out.err
-        for path in (root / "clusters" / "failing").rglob("*"):
-            if path.is_file():
-                assert b"Wr0ng-Pa55word" not in path.read_bytes(), path
+        for argv, said in ((["run", "-f", str(cf)], "pre checks failed"),
+                           (["run", "--skip-checks", "-f", str(cf)], "run failed")):
+            assert cli_main(["--root", str(root), *argv]) == 1
+            out = capsys.readouterr()
+            assert "Wr0ng-Pa55word" not in out.out + out.err
+            assert said in out.err and hosts[0].ip in out.err, out.err
+            for path in (root / "clusters" / "failing").rglob("*"):
+                if path.is_file():
+                    assert b"Wr0ng-Pa55word" not in path.read_bytes(), path
 
 
 def test_bad_ip_is_exit_2_before_any_host_is_touched(tmp_path, image, capsys):
