@@ -6,6 +6,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/install.sh --deps-only
+echo "== CLI start-up (vs ctr/skopeo --version) =="
+.venv/bin/python bench/cli_bench.py
 echo "== build =="
 .venv/bin/python bench/build_bench.py
 echo "== registry =="

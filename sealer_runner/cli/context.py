@@ -7,13 +7,14 @@ import sys
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from rich.console import Console
 
-from ..image.store import Store
-from ..registry.auth import AuthStore
-from ..registry.config import RegistryConfig
-from ..registry.transfer import Registries
+if TYPE_CHECKING:  # imported when first used: `version`, `images`, `--help` must start at once
+    from ..image.store import Store
+    from ..registry.auth import AuthStore
+    from ..registry.transfer import Registries
 
 ENV_ROOT = "SEALER_RUNNER_ROOT"
 
@@ -40,14 +41,21 @@ class AppContext:
 
     @cached_property
     def store(self) -> Store:
+        from ..image.store import Store
+
         return Store(self.root)
 
     @cached_property
     def auth(self) -> AuthStore:
+        from ..registry.auth import AuthStore
+
         return AuthStore(self.root / "auth.json")
 
     @cached_property
     def registries(self) -> Registries:
+        from ..registry.config import RegistryConfig
+        from ..registry.transfer import Registries
+
         config = RegistryConfig.load(self.root / "registries.yaml", **self.registry_options)
         return Registries(config, self.auth)
 

@@ -18,7 +18,58 @@ from .context import ENV_ROOT, AppContext, default_root
 CONTEXT_SETTINGS = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 
 
-@click.group(context_settings=CONTEXT_SETTINGS)
+#: Every verb but `version`, by name: (module of sealer_runner.cli, attribute, the one line `--help` shows).
+#: A verb's module is imported only when that verb runs (or its own --help is asked), so that `version`
+#: and `--help` start at once; tests/unit/cli/test_lazy_commands.py keeps this table true to the modules.
+LAZY_COMMANDS: dict[str, tuple[str, str, str]] = {
+    "build": ("build_cmd", "build", "Build a cluster image from a Kubefile and the files in CONTEXT."),
+    "images": ("image_cmds", "images", "List the images in the local store."),
+    "inspect": ("image_cmds", "inspect", "Show an image: layers, labels, env, launch commands, apps, platforms."),
+    "tag": ("image_cmds", "tag", "Give the image SOURCE another name TARGET."),
+    "rmi": ("image_cmds", "rmi", "Remove images by name or ID; blobs no other image uses are deleted."),
+    "save": ("archive_cmds", "save", "Save images to a tar archive, with every layer they need."),
+    "load": ("archive_cmds", "load", "Load images from a tar archive, verifying every digest first."),
+    "login": ("registry_cmds", "login",
+             "Log in to REGISTRY; credentials are checked, then kept (0600) in <root>/auth.json."),
+    "logout": ("registry_cmds", "logout", "Forget the credentials kept for REGISTRY."),
+    "pull": ("registry_cmds", "pull",
+            "Pull IMAGE from its registry (through the configured mirrors) into the local store."),
+    "push": ("registry_cmds", "push", "Push IMAGE (to DESTINATION, default: IMAGE's own name) to its registry."),
+    "run": ("run_cmd", "run",
+           "Run a cluster image onto hosts: deliver it, and everything it needs, with no outside..."),
+    "check": ("check_cmds", "check",
+             "Check a cluster's hosts, read-only: a table of findings (check, host, ok/warn/fail,..."),
+    "exec": ("check_cmds", "exec_",
+            "Run a shell COMMAND on the cluster's hosts (as root: sudo for a non-root SSH user, as..."),
+    "infra": ("infra_cmd", "infra", "Cloud machines for a Clusterfile (provider AWS or ALI_CLOUD)."),
+    "apply": ("infra_cmd", "apply_cluster",
+             "Bring a cluster up from its Clusterfile: with provider AWS or ALI_CLOUD, create or..."),
+}
+
+
+class LazyGroup(click.Group):
+    """A group whose verbs are imported when used (see LAZY_COMMANDS)."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*super().list_commands(ctx), *LAZY_COMMANDS})
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name in LAZY_COMMANDS and cmd_name not in self.commands:
+            import importlib
+
+            module, attribute, _ = LAZY_COMMANDS[cmd_name]
+            self.add_command(getattr(importlib.import_module(f"{__package__}.{module}"), attribute), cmd_name)
+        return super().get_command(ctx, cmd_name)
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        rows = [(name, LAZY_COMMANDS[name][2] if name in LAZY_COMMANDS and name not in self.commands
+                 else self.commands[name].get_short_help_str(limit=formatter.width))
+                for name in self.list_commands(ctx)]
+        with formatter.section("Commands"):
+            formatter.write_dl(rows)
+
+
+@click.group(cls=LazyGroup, context_settings=CONTEXT_SETTINGS)
 @click.option("--root", type=click.Path(file_okay=False, path_type=Path), envvar=ENV_ROOT, default=None,
               help=f"Local image store and state directory [env {ENV_ROOT}; default /var/lib/sealer_runner "
                    "as root, else ~/.local/share/sealer_runner].")
@@ -54,17 +105,6 @@ def cli(ctx: click.Context, root: Path | None, mirrors: tuple[str, ...], insecur
     ctx.obj = AppContext(root=root or default_root(), quiet=quiet, debug=debug, registry_options=registry_options)
 
 
-def _register() -> None:
-    from . import archive_cmds, build_cmd, check_cmds, image_cmds, registry_cmds, run_cmd
-
-    for module in (build_cmd, image_cmds, archive_cmds, registry_cmds, run_cmd, check_cmds):
-        for command in module.COMMANDS:
-            cli.add_command(command)
-    from . import infra_cmd  # cloud machines and `apply` (issue 15)
-    for command in infra_cmd.COMMANDS:
-        cli.add_command(command)
-
-
 @cli.command()
 @click.option("--json", "as_json", is_flag=True, help="Print as JSON.")
 def version(as_json: bool) -> None:
@@ -88,7 +128,6 @@ def _ansible_version() -> str:
     return v
 
 
-_register()
 
 
 def main(argv: list[str] | None = None) -> int:

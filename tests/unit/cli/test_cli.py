@@ -116,6 +116,7 @@ def test_run_pushes_to_an_external_registry_before_the_playbook(sr, ctx, tmp_pat
     monkeypatch.setattr(run_cmd, "push_for_cluster", lambda spec, store, regs, reporter: calls.append("push") or [])
     monkeypatch.setattr(run_cmd, "run_playbook", lambda request, display: calls.append(request.tags) or
                         RunResult("successful", 0))
+    monkeypatch.setattr(run_cmd, "_pre_checks", lambda app, spec: calls.append("pre-checks"))
     assert sr("build", "-t", "c:v1", str(ctx))[0] == 0
     clusterfile = tmp_path / "Clusterfile"
     head = ("apiVersion: sealer.io/v2\nkind: Cluster\nmetadata: {name: demo}\nspec:\n  image: c:v1\n"
@@ -127,4 +128,5 @@ def test_run_pushes_to_an_external_registry_before_the_playbook(sr, ctx, tmp_pat
     clusterfile.write_text(head + "    externalRegistry: {domain: r.example.com}\n")
     assert sr("run", "-f", str(clusterfile))[0] == 0
     assert sr("run", "-f", str(clusterfile), "--tags", "rootfs")[0] == 0
-    assert calls == ["push", (), ("rootfs",)], "pushed first; not when the registry phase is left out"
+    assert calls == ["pre-checks", "push", (), "pre-checks", ("rootfs",)], \
+        "pre checks, then pushed first; not pushed when the registry phase is left out"
