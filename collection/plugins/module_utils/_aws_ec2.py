@@ -370,18 +370,9 @@ def apply(ec2, call, params, check=False, sleep=None, rng=None, created=None):
             new.extend((group["role"], idx, iid) for idx, iid in zip(indexes, sorted(ids), strict=True))
             if is_public:
                 public_ids.update(ids)
-        # only machines made now wait for a public IP: one kept from before keeps what it has (a changed
-        # publicIP applies to machines created from then on)
-        wanted = [i["id"] for i in plan["keep"]] + [item[2] for item in new]
-        ready = cluster.wait(wanted, public_ids, settle=bool(new)) if wanted else {}
-        indexes = {i["id"]: (i["role"], i["index"]) for i in plan["keep"]}
-        indexes.update({iid: (role, idx) for role, idx, iid in new})
-        order = {g["role"]: n for n, g in enumerate(groups)}
-        for iid in sorted(ready, key=lambda x: (order[indexes[x][0]], indexes[x][1])):
-            inst = ready[iid]
-            role, index = indexes[iid]
-            machines.append(c.machine(role, index, iid, inst.get("PrivateIpAddress"), inst.get("PublicIpAddress"),
-                                      (inst.get("Placement") or {}).get("AvailabilityZone"), inst.get("InstanceType")))
+        machines = c.ready_machines(plan, new, public_ids, groups, cluster.wait, lambda inst: (
+            inst.get("PrivateIpAddress"), inst.get("PublicIpAddress"),
+            (inst.get("Placement") or {}).get("AvailabilityZone"), inst.get("InstanceType")))
     return {"changed": bool(cluster.plan), "plan": cluster.plan, "machines": machines,
             "created": cluster.created, "released": cluster.deleted,
             "network": {"vpc_id": vpc["VpcId"], "vpc_ours": vpc_ours, "subnet_ids": [k["SubnetId"] for k in known],

@@ -244,6 +244,24 @@ def batches(creates):
     return out
 
 
+def ready_machines(plan, new, public_ids, groups, wait, describe):
+    """The cluster's machines once ready, ordered by group then index: those *plan* keeps and the *new*
+    ones ((role, index, id) tuples). Only new machines wait for a public IP (*public_ids*): one kept from
+    before keeps what it has (a changed publicIP applies to machines created from then on). *wait* is the
+    cloud's ``wait(ids, public_ids, settle)``; *describe* gives an instance's (private IP, public IP, zone,
+    instance type)."""
+    wanted = [i["id"] for i in plan["keep"]] + [item[2] for item in new]
+    ready = wait(wanted, public_ids, settle=bool(new)) if wanted else {}
+    indexes = {i["id"]: (i["role"], i["index"]) for i in plan["keep"]}
+    indexes.update({iid: (role, idx) for role, idx, iid in new})
+    order = {g["role"]: n for n, g in enumerate(groups)}
+    out = []
+    for iid in sorted(ready, key=lambda x: (order[indexes[x][0]], indexes[x][1])):
+        role, index = indexes[iid]
+        out.append(machine(role, index, iid, *describe(ready[iid])))
+    return out
+
+
 def machine(role, index, instance_id, private_ip, public_ip, zone, instance_type):
     return {"role": role, "index": index, "instance_id": instance_id, "private_ip": private_ip or "",
             "public_ip": public_ip or "", "zone": zone or "", "instance_type": instance_type or ""}
