@@ -20,22 +20,27 @@ from .checks import CheckReport, ClusterHost, PostFacts, PreFacts, Rules, judge_
 from .cluster import PLAYBOOKS_DIR, ClusterState, ansible_cfg, build_request, collections_path
 from .inventory import build_inventory, host_order
 from .runner import EventHandler, RunRequest, RunResult, run
+from .state import known_clusters
 
-#: Where a cluster's state dir keeps the Clusterfile it was run with (``check``/``exec`` default to it).
-SAVED_CLUSTERFILE = "Clusterfile"
 CHECK_FACTS = "sealer_check_facts"
 EXEC_TASK = "The command"
 PHASES = ("pre", "post")
 
 
 def saved_clusterfile(root: Path) -> Path:
-    """The one Clusterfile kept in a cluster state dir under *root*; an input error when there is none or
-    several (then ``-f`` must say which)."""
-    found = sorted((root / "clusters").glob(f"*/{SAVED_CLUSTERFILE}"))
-    if len(found) == 1:
-        return found[0]
-    which = f"several clusters ({', '.join(p.parent.name for p in found)})" if found else "no cluster state keeps one"
-    raise InputError(f"give the cluster's Clusterfile with -f: {which}")
+    """The applied Clusterfile (:mod:`.state`) of the one cluster applied from *root*; an input error when
+    there is none or several (then ``-f`` must say which), or when that cluster's SSH used passwords (they
+    are not kept: ``-f`` must give them)."""
+    applied = [(c.name, c.state, c.clusterfile) for c in known_clusters(root) if c.state and c.clusterfile]
+    if len(applied) != 1:
+        which = (f"several clusters ({', '.join(name for name, _, _ in applied)})" if applied
+                 else f"no cluster was applied from this controller (none in {root / 'clusters'})")
+        raise InputError(f"give the cluster's Clusterfile with -f: {which}")
+    name, state, path = applied[0]
+    if state is None or path is None or state.ssh_password:
+        raise InputError(f"cluster {name} was applied with SSH passwords, which are removed from its saved "
+                         f"Clusterfile ({path}): give the Clusterfile with its passwords with -f")
+    return path
 
 
 # ---- check ----

@@ -12,7 +12,6 @@ from sealer_runner.run.remote import (
     check_rules,
     exec_output,
     exec_request,
-    saved_clusterfile,
     selected_hosts,
 )
 
@@ -81,15 +80,3 @@ def test_check_rules_from_the_runs_extravars(spec):
     external = check_rules(spec.cluster, {"sealer_registry": {"external": True, "port": 443},
                                           "sealer_upstream_registries": ["docker.io"]})
     assert (external.registry_hosts, external.registry_port, external.runtime) == ((), None, "none")
-
-
-def test_saved_clusterfile(tmp_path):
-    with pytest.raises(InputError, match="give the cluster's Clusterfile with -f: no cluster state keeps one"):
-        saved_clusterfile(tmp_path)
-    (tmp_path / "clusters" / "a").mkdir(parents=True)
-    (tmp_path / "clusters" / "a" / "Clusterfile").write_text("x")
-    assert saved_clusterfile(tmp_path) == tmp_path / "clusters" / "a" / "Clusterfile"
-    (tmp_path / "clusters" / "b").mkdir()
-    (tmp_path / "clusters" / "b" / "Clusterfile").write_text("x")
-    with pytest.raises(InputError, match=r"several clusters \(a, b\)"):
-        saved_clusterfile(tmp_path)
