@@ -16,6 +16,7 @@ from ..run.cluster import build_request
 from ..run.external import push_for_cluster
 from ..run.infra import with_machines
 from ..run.runner import run as run_playbook
+from ..run.state import applied_dir, platforms_from_event, write_applied
 from ..util.secret import Secret
 from .context import AppContext
 from .format import human_size
@@ -80,14 +81,16 @@ def run(app: AppContext, image: str | None, clusterfile: Path | None, masters: s
     flags = any((image, masters, nodes, user, passwd, pk, port, env, name))
     filename = str(clusterfile) if clusterfile else "flags"
     if clusterfile and not flags:
-        spec = load_clusterfile(read_clusterfile(clusterfile, filename), filename)
+        text = read_clusterfile(clusterfile, filename)
+        spec = load_clusterfile(text, filename)
     else:
         docs = _documents(clusterfile) if clusterfile else []
         cluster_doc = next((d for d in docs if isinstance(d, dict) and d.get("kind") == "Cluster"), None)
         merged = _flags_cluster(image, masters, nodes, user, passwd, pk, port, parse_key_values(env, "-e"), name,
                                 cluster_doc)
         others = [d for d in docs if d is not cluster_doc]
-        spec = load_clusterfile(yaml.safe_dump_all([merged, *others], sort_keys=False), filename)
+        text = yaml.safe_dump_all([merged, *others], sort_keys=False)
+        spec = load_clusterfile(text, filename)
     for warning in spec.warnings:
         app.err.print(f"[yellow]warning:[/yellow] {escape(warning)}")
     tag_list = tuple(filter(None, (tags or "").split(",")))
@@ -102,14 +105,21 @@ def run(app: AppContext, image: str | None, clusterfile: Path | None, masters: s
     if spec.cluster.registry.external is not None and (not tag_list or "registry" in tag_list):
         _push_to_external(app, spec)
     app.info(f"Running {spec.cluster.image} on {len(spec.cluster.hosts)} host(s), cluster {spec.cluster.name}")
+    platforms: dict[str, str] = {}
     with RunDisplay(app) as display:
-        result = run_playbook(request, display)
+        def on_event(event: dict[str, Any]) -> None:
+            platforms_from_event(event, platforms)
+            display(event)
+
+        result = run_playbook(request, on_event)
     display.summary(result)
     if not result.ok:
         lines = "\n".join(f"  {f}" for f in result.failures) or result.output_tail or f"  status {result.status}"
         raise SealerError(f"run failed ({result.status}, rc {result.rc}):\n{lines}\n"
                           f"artifacts for post-mortem: {result.artifacts}")
+    write_applied(app.root, spec, text, request.extravars, host_platforms=platforms, tags=tag_list)
     app.info(f"Done in {time.monotonic() - started:.1f}s: {result.changed} change(s). Artifacts: {result.artifacts}")
+    app.info(f"Applied state: {applied_dir(app.root, spec.cluster.name)} (`sealer_runner clusters`)")
 
 
 def _pre_checks(app: AppContext, spec) -> None:

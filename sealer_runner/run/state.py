@@ -6,7 +6,7 @@
   values has it replaced by ``<removed>``. Key-based SSH works from it as it is; password-based needs ``-f``.
 * ``state.json``: the image (name and digest), the platform delivered, the hosts and their roles, the cluster
   runtime, the Kubernetes version (if any), when (UTC), by whom (``user@host`` of the controller) and with
-  which sealer_runner version.
+  which sealer_runner version, and the phases run when ``--tags`` limited them.
 
 Each file is written atomically, ``state.json`` last: a reader that finds it finds the Clusterfile of the
 same run (``clusterfile_sha256`` ties them). Not yet written to the masters.
@@ -123,6 +123,7 @@ class AppliedState:
     sealer_runner_version: str
     ssh_password: bool = False  # whether SSH used a password (not kept: check/exec then need -f)
     clusterfile_sha256: str = ""
+    tags: tuple[str, ...] = ()  # the phases run (--tags), all when empty
     state_version: int = STATE_VERSION
 
     @property
@@ -138,8 +139,8 @@ class AppliedState:
         try:
             hosts = tuple(AppliedHost(str(h["ip"]), tuple(h.get("roles") or ()), str(h.get("platform") or ""))
                           for h in data.get("hosts") or ())
-            known = {f for f in cls.__dataclass_fields__ if f != "hosts"}
-            return cls(hosts=hosts, **{k: v for k, v in data.items() if k in known})
+            known = {f for f in cls.__dataclass_fields__ if f not in ("hosts", "tags")}
+            return cls(hosts=hosts, tags=tuple(data.get("tags") or ()), **{k: v for k, v in data.items() if k in known})
         except (TypeError, KeyError, AttributeError) as exc:
             raise SealerError(f"{where}: not a cluster state file: {exc}") from None
 
@@ -154,7 +155,8 @@ def controller_identity() -> str:
 
 
 def applied_state(spec: ClusterSpec, extravars: Mapping[str, Any], *, host_platforms: Mapping[str, str] | None = None,
-                  now: datetime | None = None, by: str | None = None, clusterfile_sha256: str = "") -> AppliedState:
+                  now: datetime | None = None, by: str | None = None, clusterfile_sha256: str = "",
+                  tags: Iterable[str] = ()) -> AppliedState:
     """The state of a cluster a run just applied, from its Clusterfile and the run's extra-vars."""
     cluster = spec.cluster
     platforms = dict(host_platforms or {})
@@ -169,12 +171,13 @@ def applied_state(spec: ClusterSpec, extravars: Mapping[str, Any], *, host_platf
         kubernetes_version=str(kube) if kube else None,
         applied_at=(now or datetime.now(timezone.utc)).astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
         applied_by=by or controller_identity(), sealer_runner_version=__version__,
-        ssh_password=any(h.ssh.passwd for h in cluster.hosts), clusterfile_sha256=clusterfile_sha256)
+        ssh_password=any(h.ssh.passwd for h in cluster.hosts), clusterfile_sha256=clusterfile_sha256,
+        tags=tuple(tags))
 
 
 def write_applied(root: Path, spec: ClusterSpec, clusterfile_text: str, extravars: Mapping[str, Any], *,
                   host_platforms: Mapping[str, str] | None = None, now: datetime | None = None,
-                  by: str | None = None) -> AppliedState:
+                  by: str | None = None, tags: Iterable[str] = ()) -> AppliedState:
     """Keep the cluster a run just applied in ``<root>/clusters/<name>/applied/``: the Clusterfile without its
     secrets (0600), then ``state.json``. Each file is replaced atomically; ``state.json`` is written last."""
     target = applied_dir(root, spec.cluster.name)
@@ -186,7 +189,7 @@ def write_applied(root: Path, spec: ClusterSpec, clusterfile_text: str, extravar
               "it is; with SSH passwords, give check/exec the full Clusterfile with -f.\n")
     text = stripped_clusterfile(clusterfile_text, spec, header).encode()
     state = applied_state(spec, extravars, host_platforms=host_platforms, now=now, by=by,
-                          clusterfile_sha256=hashlib.sha256(text).hexdigest())
+                          clusterfile_sha256=hashlib.sha256(text).hexdigest(), tags=tags)
     try:
         target.mkdir(parents=True, exist_ok=True)
         atomic_write_bytes(target / APPLIED_CLUSTERFILE, text, mode=0o600)
