@@ -41,6 +41,8 @@ LAZY_COMMANDS: dict[str, tuple[str, str, str]] = {
              "Check a cluster's hosts, read-only: a table of findings (check, host, ok/warn/fail,..."),
     "exec": ("check_cmds", "exec_",
             "Run a shell COMMAND on the cluster's hosts (as root: sudo for a non-root SSH user, as..."),
+    "clusters": ("cluster_cmds", "clusters",
+                 "List the clusters this controller knows: image, hosts, runtime, last applied and by whom."),
     "infra": ("infra_cmd", "infra", "Cloud machines for a Clusterfile (provider AWS or ALI_CLOUD)."),
     "apply": ("infra_cmd", "apply_cluster",
              "Bring a cluster up from its Clusterfile: with provider AWS or ALI_CLOUD, create or..."),

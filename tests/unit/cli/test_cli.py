@@ -130,3 +130,52 @@ def test_run_pushes_to_an_external_registry_before_the_playbook(sr, ctx, tmp_pat
     assert sr("run", "-f", str(clusterfile), "--tags", "rootfs")[0] == 0
     assert calls == ["pre-checks", "push", (), "pre-checks", ("rootfs",)], \
         "pre checks, then pushed first; not pushed when the registry phase is left out"
+
+
+def test_run_keeps_the_applied_state_listed_by_clusters_and_used_by_exec(sr, ctx, tmp_path, monkeypatch):
+    from sealer_runner.cli import check_cmds, run_cmd
+    from sealer_runner.run.runner import RunResult
+
+    def playbook(request, on_event):
+        on_event({"event": "runner_on_ok", "event_data": {
+            "host": "10.0.0.2", "res": {"ansible_facts": {"sealer_host_platform": "linux/amd64"}}}})
+        return RunResult("successful", 0)
+
+    monkeypatch.setattr(run_cmd, "run_playbook", playbook)
+    monkeypatch.setattr(run_cmd, "_pre_checks", lambda app, spec: None)
+    assert sr("build", "-t", "c:v1", str(ctx))[0] == 0
+    rc, out, _ = sr("clusters", "--json")
+    assert rc == 0 and json.loads(out) == []
+    clusterfile = tmp_path / "Clusterfile"
+    clusterfile.write_text("apiVersion: sealer.io/v2\nkind: Cluster\nmetadata: {name: demo}\nspec:\n  image: c:v1\n"
+                           "  ssh: {passwd: the-ssh-password}\n  hosts:\n    - {ips: [10.0.0.2], roles: [master]}\n"
+                           "    - {ips: [10.0.0.3], roles: [node]}\n")
+    rc, _, err = sr("run", "-f", str(clusterfile))
+    assert rc == 0 and "Applied state:" in err
+    applied = tmp_path / "store" / "clusters" / "demo" / "applied"
+    for path in (tmp_path / "store" / "clusters").rglob("*"):
+        assert not path.is_file() or b"the-ssh-password" not in path.read_bytes(), path
+    state = json.loads((applied / "state.json").read_text())
+    assert state["platform"] == "linux/amd64" and state["hosts"][0]["platform"] == "linux/amd64"
+    assert state["hosts"][1] == {"ip": "10.0.0.3", "roles": ["node"], "platform": ""}
+    (tmp_path / "store" / "clusters" / "fresh").mkdir()
+
+    rc, out, _ = sr("clusters", "--json")
+    rows = json.loads(out)
+    assert rc == 0 and [(r["name"], r["applied"]) for r in rows] == [("demo", True), ("fresh", False)]
+    assert rows[0]["image"] == "c:v1" and rows[0]["hosts"] == 2 and rows[0]["masters"] == ["10.0.0.2"]
+    assert rows[0]["runtime"] == "none" and "@" in rows[0]["applied_by"]
+    rc, out, _ = sr("clusters")
+    assert rc == 0 and "demo" in out and "c:v1" in out and "fresh" in out and "never applied" in out
+
+    rc, _, err = sr("exec", "uptime")
+    assert rc == 2 and "cluster demo was applied with SSH passwords" in err and "-f" in err
+
+    clusterfile.write_text(clusterfile.read_text().replace("  ssh: {passwd: the-ssh-password}\n", ""))
+    monkeypatch.setenv("HOME", str(tmp_path))
+    (tmp_path / ".ssh").mkdir()
+    (tmp_path / ".ssh" / "id_rsa").write_text("KEY")
+    assert sr("run", "-f", str(clusterfile))[0] == 0
+    seen = []
+    monkeypatch.setattr(check_cmds, "run_exec", lambda request, cluster: seen.append(cluster.name) or [])
+    assert sr("exec", "uptime")[0] == 0 and seen == ["demo"], "the applied Clusterfile of the one cluster"
