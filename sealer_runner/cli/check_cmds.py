@@ -31,7 +31,8 @@ def _spec(app: AppContext, clusterfile: Path | None) -> ClusterSpec:
 
 CLUSTERFILE_OPTION = click.option(
     "-f", "--clusterfile", type=click.Path(dir_okay=False, exists=True, path_type=Path),
-    help="The cluster's Clusterfile [default: the one the cluster's state dir keeps, if only one does].")
+    help="The cluster's Clusterfile [default: the applied one (secrets removed) of the one cluster "
+         "`sealer_runner clusters` lists; password-based SSH needs -f].")
 
 
 @click.command()
