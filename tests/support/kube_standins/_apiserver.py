@@ -31,6 +31,23 @@ def node_object(node: dict) -> dict:
                        "conditions": [{"type": "Ready", "status": "True"}]}}
 
 
+#: The static pods kubeadm makes on every control-plane node (stacked etcd).
+STATIC_PODS = ("kube-apiserver", "kube-controller-manager", "kube-scheduler", "etcd")
+
+
+def static_pods(nodes: list[dict]) -> list[dict]:
+    """kube-system's control-plane pods as the real apiserver would list them once kubeadm's static pods run:
+    one of each STATIC_PODS per control-plane node that joined (or init'ed), Running and Ready. A stand-in
+    answer: nothing runs them here."""
+    return [{"apiVersion": "v1", "kind": "Pod",
+             "metadata": {"name": f"{component}-{node['name']}", "namespace": "kube-system",
+                          "labels": {"component": component, "tier": "control-plane"}},
+             "spec": {"nodeName": node["name"]},
+             "status": {"phase": "Running", "conditions": [{"type": "Ready", "status": "True"}],
+                        "containerStatuses": [{"name": component, "ready": True}]}}
+            for node in nodes if node.get("control_plane") for component in STATIC_PODS]
+
+
 def handle(method: str, path: str, body: dict, origin_ip: str) -> tuple[int, object]:
     """The authority's answer (master0): join, nodes, node edits."""
     issued = read_json(ISSUED, None)
@@ -40,6 +57,9 @@ def handle(method: str, path: str, body: dict, origin_ip: str) -> tuple[int, obj
         nodes = read_json(NODES, [])
         if method == "GET" and path == "/api/v1/nodes":
             return 200, {"apiVersion": "v1", "kind": "NodeList", "items": [node_object(n) for n in nodes]}
+        if method == "GET" and path.startswith("/api/v1/namespaces/") and path.endswith("/pods"):
+            items = static_pods(nodes) if path == "/api/v1/namespaces/kube-system/pods" else []
+            return 200, {"apiVersion": "v1", "kind": "PodList", "items": items}
         if method == "POST" and path == "/standin/join":
             problems = []
             if body.get("token") not in issued["tokens"]:

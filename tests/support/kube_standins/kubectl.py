@@ -1,6 +1,7 @@
 """**Stand-in** for kubectl (tests only; see _standin.py). Checks that the kubeconfig it is pointed at
 exists (``--kubeconfig``, else ``$KUBECONFIG``, else ~/.kube/config, as kubectl resolves it) and that files
-given to ``apply -f`` exist; ``get nodes``, ``label node`` and ``taint node`` go to the stand-in apiserver
+given to ``apply -f`` exist; ``get nodes``, ``get pods`` (kube-system: the static control-plane pods kubeadm
+would run on each control-plane node, reported Running), ``label node`` and ``taint node`` go to the stand-in apiserver
 at the kubeconfig's server (resolved through /etc/hosts), which knows every node that joined; also
 ``apply`` (recorded, nothing created) and ``version``. Unknown flags are an error."""
 
@@ -80,6 +81,16 @@ def run(argv: list[str]) -> dict:
                 role = "control-plane" if "node-role.kubernetes.io/control-plane" in n["metadata"]["labels"] else "<none>"
                 print(f"{n['metadata']['name']} Ready {role}")
         return {"kubeconfig": used, "nodes": [n["metadata"]["name"] for n in nodes]}
+    if rest[:2] in (["get", "pods"], ["get", "pod"], ["get", "po"]):
+        namespace = flag(flags, "namespace", "default")
+        pods = api(used, "GET", f"/api/v1/namespaces/{namespace}/pods")["items"]
+        if flag(flags, "output", "") == "json":
+            print(json.dumps({"apiVersion": "v1", "kind": "List", "items": pods}))
+        else:
+            print("NAME READY STATUS")
+            for pod in pods:
+                print(f"{pod['metadata']['name']} 1/1 {pod['status']['phase']}")
+        return {"kubeconfig": used, "pods": [p["metadata"]["name"] for p in pods]}
     if rest[:1] == ["apply"]:
         files = flags.get("filename") or []
         if not files:
