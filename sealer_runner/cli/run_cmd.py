@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
 import click
 import yaml
@@ -63,10 +64,17 @@ def _flags_cluster(image: str | None, masters: str | None, nodes: str | None, us
 @click.option("--tags", help="Run only these phases (comma-separated Ansible tags), e.g. rootfs.")
 @click.option("--skip-checks", is_flag=True,
               help="Do not run the pre checks (`sealer_runner check --pre`) before the run.")
+@click.option("--limit", metavar="PATTERN",
+              help="Only these hosts (Ansible's --limit: IPs, groups master/node/registry, globs, '!' to leave out).")
+@click.option("--extra-vars", "extra_vars", multiple=True, metavar="KEY=VALUE|@FILE|JSON",
+              help="Ansible extra-vars over the generated ones (the role variables documented in the collection); "
+                   "repeatable. Not the cluster env: that is -e.")
+@click.option("-v", "--verbose", "verbose", count=True, help="Ansible's verbosity (-v ... -vvvv), passed to the playbook.")
 @click.pass_obj
 def run(app: AppContext, image: str | None, clusterfile: Path | None, masters: str | None, nodes: str | None,
         user: str | None, passwd: str | None, pk: str | None, port: int | None, env: tuple[str, ...],
-        name: str | None, tags: str | None, skip_checks: bool) -> None:
+        name: str | None, tags: str | None, skip_checks: bool, limit: str | None, extra_vars: tuple[str, ...],
+        verbose: int) -> None:
     """Run a cluster image onto hosts: deliver it, and everything it needs, with no outside access.
 
     \b
@@ -96,7 +104,10 @@ def run(app: AppContext, image: str | None, clusterfile: Path | None, masters: s
     tag_list = tuple(filter(None, (tags or "").split(",")))
     spec = with_machines(spec, app.root)  # provider AWS / ALI_CLOUD: the machines `infra apply` recorded
     request = build_request(spec, app.store, app.root, ssh_key=_key(spec), registries=app.registries, tags=tag_list,
-                            verbosity=1 if app.debug else 0)
+                            verbosity=max(verbose, 1 if app.debug else 0))
+    if limit:
+        request = replace(request, limit=limit)
+    request.extravars.update(parse_extra_vars(extra_vars))
     for warning in request.warnings:
         app.err.print(f"[yellow]warning:[/yellow] {escape(warning)}")
     started = time.monotonic()
@@ -120,6 +131,39 @@ def run(app: AppContext, image: str | None, clusterfile: Path | None, masters: s
     write_applied(app.root, spec, text, request.extravars, host_platforms=platforms, tags=tag_list)
     app.info(f"Done in {time.monotonic() - started:.1f}s: {result.changed} change(s). Artifacts: {result.artifacts}")
     app.info(f"Applied state: {applied_dir(app.root, spec.cluster.name)} (`sealer_runner clusters`)")
+
+
+def parse_extra_vars(values: Sequence[str]) -> dict[str, Any]:
+    """``--extra-vars`` as ansible-playbook reads them: ``KEY=VALUE`` (a string), ``@FILE`` (YAML or JSON),
+    or a JSON/YAML mapping; later ones win. The operator's own values: they override the generated ones, and
+    reach Ansible as data like every generated value (``!unsafe``: a ``{{ }}`` in them is not templated)."""
+    out: dict[str, Any] = {}
+    for value in values:
+        if value.startswith("@"):
+            path = Path(value[1:])
+            try:
+                text = path.read_text()
+            except OSError as exc:
+                raise InputError(f"--extra-vars {value}: {exc.strerror}") from None
+            data, where = _yaml_mapping(text, str(path)), str(path)
+        elif value.lstrip().startswith("{"):
+            data, where = _yaml_mapping(value, "--extra-vars"), "--extra-vars"
+        else:
+            key, eq, text = value.partition("=")
+            if not eq or not key.strip():
+                raise InputError(f"--extra-vars {value!r}: expected KEY=VALUE, @FILE or a JSON mapping")
+            data, where = {key.strip(): text}, "--extra-vars"
+        if not isinstance(data, dict):
+            raise InputError(f"{where}: extra-vars must be a mapping, got {type(data).__name__}")
+        out.update(data)
+    return out
+
+
+def _yaml_mapping(text: str, where: str) -> Any:
+    try:
+        return yaml.safe_load(text) or {}
+    except yaml.YAMLError as exc:
+        raise InputError(f"{where}: not YAML/JSON: {str(exc).splitlines()[0]}") from None
 
 
 def _pre_checks(app: AppContext, spec) -> None:

@@ -179,3 +179,35 @@ def test_run_keeps_the_applied_state_listed_by_clusters_and_used_by_exec(sr, ctx
     seen = []
     monkeypatch.setattr(check_cmds, "run_exec", lambda request, cluster: seen.append(cluster.name) or [])
     assert sr("exec", "uptime")[0] == 0 and seen == ["demo"], "the applied Clusterfile of the one cluster"
+
+
+def test_run_passes_limit_extra_vars_and_verbosity_to_the_playbook(sr, ctx, tmp_path, monkeypatch):
+    """Ops parity: --limit, --extra-vars (KEY=VALUE, @FILE, JSON; later wins; over the generated values)
+    and -v reach the request the playbook runs with; -e stays the cluster env."""
+    from sealer_runner.cli import run_cmd
+    from sealer_runner.run.runner import RunResult
+
+    seen = []
+    monkeypatch.setattr(run_cmd, "run_playbook", lambda request, display: seen.append(request) or
+                        RunResult("successful", 0))
+    monkeypatch.setattr(run_cmd, "_pre_checks", lambda app, spec: None)
+    assert sr("build", "-t", "c:v1", str(ctx))[0] == 0
+    clusterfile = tmp_path / "Clusterfile"
+    clusterfile.write_text("apiVersion: sealer.io/v2\nkind: Cluster\nmetadata: {name: demo}\nspec:\n  image: c:v1\n"
+                           "  ssh: {passwd: x}\n  hosts:\n    - {ips: [10.0.0.2], roles: [master]}\n"
+                           "    - {ips: [10.0.0.3], roles: [node]}\n")
+    (tmp_path / "vars.yml").write_text("sealer_layer_wait: 60\nsealer_prepare_strict: 'false'\n")
+    rc, _, err = sr("run", "-f", str(clusterfile), "--limit", "node", "-vv", "--extra-vars", "sealer_layer_port=6000",
+                    "--extra-vars", f"@{tmp_path / 'vars.yml'}", "--extra-vars", '{"sealer_layer_wait": 90}')
+    assert rc == 0, err
+    (request,) = seen
+    assert request.limit == "node" and request.verbosity == 2
+    assert request.extravars["sealer_layer_port"] == "6000"
+    assert request.extravars["sealer_layer_wait"] == 90, "the later --extra-vars wins"
+    assert request.extravars["sealer_prepare_strict"] == "false"
+    assert request.extravars["sealer_cluster_name"] == "demo", "the generated values stay"
+    for bad, said in (("novalue", "expected KEY=VALUE"), ("@" + str(tmp_path / "absent.yml"), "No such file"),
+                      ("[1, 2]", "expected KEY=VALUE"), ('{"a": 1', "--extra-vars: not YAML/JSON")):
+        rc, _, err = sr("run", "-f", str(clusterfile), "--extra-vars", bad)
+        assert rc == 2, (bad, rc, err)
+        assert said in err, (bad, err)
