@@ -70,11 +70,16 @@ def _flags_cluster(image: str | None, masters: str | None, nodes: str | None, us
               help="Ansible extra-vars over the generated ones (the role variables documented in the collection); "
                    "repeatable. Not the cluster env: that is -e.")
 @click.option("-v", "--verbose", "verbose", count=True, help="Ansible's verbosity (-v ... -vvvv), passed to the playbook.")
+@click.option("--dry-run", is_flag=True,
+              help="Touch no host: print the ordered plan (phase, hosts, roles) and write the files the front end "
+                   "decides (inventory, extra-vars, each host's kubeadm config) under --output-dir.")
+@click.option("--output-dir", type=click.Path(file_okay=False, path_type=Path),
+              help="Where --dry-run writes [default: <root>/clusters/<name>/dry-run].")
 @click.pass_obj
 def run(app: AppContext, image: str | None, clusterfile: Path | None, masters: str | None, nodes: str | None,
         user: str | None, passwd: str | None, pk: str | None, port: int | None, env: tuple[str, ...],
         name: str | None, tags: str | None, skip_checks: bool, limit: str | None, extra_vars: tuple[str, ...],
-        verbose: int) -> None:
+        verbose: int, dry_run: bool, output_dir: Path | None) -> None:
     """Run a cluster image onto hosts: deliver it, and everything it needs, with no outside access.
 
     \b
@@ -110,6 +115,9 @@ def run(app: AppContext, image: str | None, clusterfile: Path | None, masters: s
     request.extravars.update(parse_extra_vars(extra_vars))
     for warning in request.warnings:
         app.err.print(f"[yellow]warning:[/yellow] {escape(warning)}")
+    if dry_run:
+        _dry_run(app, request, output_dir or app.root / "clusters" / spec.cluster.name / "dry-run")
+        return
     started = time.monotonic()
     if not skip_checks:
         _pre_checks(app, spec)
@@ -157,6 +165,18 @@ def parse_extra_vars(values: Sequence[str]) -> dict[str, Any]:
             raise InputError(f"{where}: extra-vars must be a mapping, got {type(data).__name__}")
         out.update(data)
     return out
+
+
+def _dry_run(app: AppContext, request, out_dir: Path) -> None:
+    """Print the plan and write the decided files; no SSH, no host touched."""
+    from ..run.dryrun import render_plan, run_plan, write_files
+
+    steps = run_plan(request)
+    app.out.print("\n".join(render_plan(steps)), markup=False, highlight=False)
+    written = write_files(request, out_dir)
+    app.info(f"Dry run: no host was touched. {len(written)} file(s) under {out_dir}:")
+    for path in written:
+        app.info(f"  {path.relative_to(out_dir)}")
 
 
 def _yaml_mapping(text: str, where: str) -> Any:
