@@ -154,3 +154,16 @@ def test_offline_delivery_to_three_hosts(tmp_path, test_hosts_factory, capsys):
         second = capsys.readouterr().err
         assert "Done in" in second and ": 0 change(s)" in second, second
         assert hosts[0].ssh("cat /root/launched.log", check=True).stdout == "launched\n"
+
+        # drift: a managed file edited on one host is found and restored by the next run, on that host only
+        config = "/etc/containerd/config.toml"
+        before = hosts[1].ssh(f"cat {config}", check=True).stdout
+        hosts[1].ssh(f"echo '# edited by hand' >> {config}", check=True)
+        assert cli_main(["--root", str(root), "run", "-f", str(cf)]) == 0
+        third = capsys.readouterr().err
+        assert hosts[1].ssh(f"cat {config}", check=True).stdout == before, "the edit is undone"
+        changed = {row.split()[0]: int(row.split()[2]) for row in third.splitlines()
+                   if re.match(r"^\d+\.\d+\.\d+\.\d+\s+\d+\s+\d+\s", row)}
+        assert changed[hosts[1].ip] >= 1 and changed[hosts[0].ip] == changed[hosts[2].ip] == 0, third
+        # the file, and containerd restarted to read it: nothing else
+        assert changed[hosts[1].ip] <= 2, third
