@@ -20,6 +20,7 @@ import yaml
 
 from ..bundled import COLLECTION_DIR
 from ..util.fs import atomic_write_bytes
+from .phase_tags import node_tags
 from .runner import RunRequest, dump_ansible_data
 
 RUN_PLAYBOOK = COLLECTION_DIR / "playbooks" / "run.yml"
@@ -48,7 +49,7 @@ def run_plan(request: RunRequest, playbook: Path = RUN_PLAYBOOK) -> list[PlanSte
         roles = [r if isinstance(r, dict) else {"role": r} for r in play.get("roles") or []]
         actions = tuple(str(r["role"]).rsplit(".", 1)[-1] for r in roles) or \
             tuple(str(t.get("name", "?")) for t in play.get("tasks") or [])
-        play_tags = {t for r in roles for t in r.get("tags", [])} | set(play.get("tags", []))
+        play_tags = node_tags(play).union(*(node_tags(r) for r in roles))
         skipped = ""
         wanted = {m.group(1) for r in roles for m in [_RUNTIME_WHEN.search(str(r.get("when", "")))] if m}
         if wanted and runtime not in wanted:

@@ -18,7 +18,8 @@ import yaml
 KEPT = frozenset({"always", "never", "all", "tagged", "untagged"})
 
 
-def _tags(node: Any) -> set[str]:
+def node_tags(node: Any) -> set[str]:
+    """A play's or role entry's ``tags`` (a list, or one string) as a set."""
     tags = node.get("tags", []) if isinstance(node, dict) else []
     return {str(t) for t in ([tags] if isinstance(tags, str) else tags or [])}
 
@@ -29,7 +30,7 @@ def play_tags(playbook: Path) -> list[set[str]]:
     found: list[set[str]] = []
     for play in plays if isinstance(plays, list) else []:
         for role in (play.get("roles") or []) if isinstance(play, dict) else []:
-            found.append(_tags(play) | _tags(role))
+            found.append(node_tags(play) | node_tags(role))
     return found
 
 
