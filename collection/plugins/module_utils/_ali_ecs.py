@@ -353,11 +353,7 @@ def apply(api, call, params, check=False, sleep=None, rng=None, created=None):
                                        list(params.get("ports") or (22, 6443)), check)
     key_name = cluster.ensure_key_pair(params.get("public_key"), check)
     existing = cluster.existing()
-    plan = c.plan_groups(groups, existing)
-    for group, index in plan["create"]:
-        cluster.plan.append("create instance %s-%d (%s)" % (group["role"], index, group["instance_type"]))
-    for inst in plan["release"]:
-        cluster.plan.append("release instance %s (%s-%d)" % (inst["id"], inst["role"], inst["index"]))
+    plan = c.plan_instances(groups, existing, cluster.plan)
     machines = []
     if check:
         if plan["create"]:

@@ -244,6 +244,16 @@ def batches(creates):
     return out
 
 
+def plan_instances(groups, existing, log):
+    """`plan_groups`, with a line in *log* (the module's ``plan``) for each instance it creates or releases."""
+    plan = plan_groups(groups, existing)
+    for group, index in plan["create"]:
+        log.append("create instance %s-%d (%s)" % (group["role"], index, group["instance_type"]))
+    for inst in plan["release"]:
+        log.append("release instance %s (%s-%d)" % (inst["id"], inst["role"], inst["index"]))
+    return plan
+
+
 def ready_machines(plan, new, public_ids, groups, wait, describe):
     """The cluster's machines once ready, ordered by group then index: those *plan* keeps and the *new*
     ones ((role, index, id) tuples). Only new machines wait for a public IP (*public_ids*): one kept from
