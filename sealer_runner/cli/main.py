@@ -43,6 +43,7 @@ LAZY_COMMANDS: dict[str, tuple[str, str, str]] = {
             "Run a shell COMMAND on the cluster's hosts (as root: sudo for a non-root SSH user, as..."),
     "clusters": ("cluster_cmds", "clusters",
                  "List the clusters this controller knows: image, hosts, runtime, last applied and by whom."),
+    "cert": ("cert_cmd", "cert", "Add names to the apiserver certificate of a running Kubernetes cluster, on every master."),
     "infra": ("infra_cmd", "infra", "Cloud machines for a Clusterfile (provider AWS or ALI_CLOUD)."),
     "apply": ("infra_cmd", "apply_cluster",
              "Bring a cluster up from its Clusterfile: with provider AWS or ALI_CLOUD, create or..."),

@@ -71,10 +71,12 @@ def _flags_cluster(image: str | None, masters: str | None, nodes: str | None, us
                    "repeatable. Not the cluster env: that is -e.")
 @click.option("-v", "--verbose", "verbose", count=True, help="Ansible's verbosity (-v ... -vvvv), passed to the playbook.")
 @click.option("--dry-run", is_flag=True,
-              help="Touch no host: print the ordered plan (phase, hosts, roles) and write the files the front end "
-                   "decides (inventory, extra-vars, each host's kubeadm config) under --output-dir.")
+              help="Touch no host: print the ordered plan (phase, hosts, roles) and render every file the run would "
+                   "write on each host (containerd, registry, kubelet, lvscare, /etc/hosts, kernel drop-ins, "
+                   "kubeadm config) into --output-dir/<host>/<path>, with the inventory and extra-vars.")
 @click.option("--output-dir", type=click.Path(file_okay=False, path_type=Path),
-              help="Where --dry-run writes [default: <root>/clusters/<name>/dry-run].")
+              help="Where --dry-run writes: a new or empty directory, or an earlier dry run's (replaced) "
+                   "[default: <root>/clusters/<name>/dry-run].")
 @click.pass_obj
 def run(app: AppContext, image: str | None, clusterfile: Path | None, masters: str | None, nodes: str | None,
         user: str | None, passwd: str | None, pk: str | None, port: int | None, env: tuple[str, ...],
@@ -168,13 +170,15 @@ def parse_extra_vars(values: Sequence[str]) -> dict[str, Any]:
 
 
 def _dry_run(app: AppContext, request, out_dir: Path) -> None:
-    """Print the plan and write the decided files; no SSH, no host touched."""
+    """Print the plan and render every file of the run; no SSH, no host touched."""
     from ..run.dryrun import render_plan, run_plan, write_files
 
     steps = run_plan(request)
     app.out.print("\n".join(render_plan(steps)), markup=False, highlight=False)
+    started = time.monotonic()
     written = write_files(request, out_dir)
-    app.info(f"Dry run: no host was touched. {len(written)} file(s) under {out_dir}:")
+    app.info(f"Dry run: no host was touched. {len(written)} file(s) under {out_dir} "
+             f"(rendered in {time.monotonic() - started:.1f}s):")
     for path in written:
         app.info(f"  {path.relative_to(out_dir)}")
 

@@ -38,10 +38,12 @@ class Selection:
     read: tuple[str, ...] = ()
     look_for: tuple[str, ...] = ()
     limit: int = 1 << 20
+    look_under: tuple[str, ...] = ()  # directories that count as present when a file lies beneath them
 
     @property
     def key(self) -> str:
-        spec = json.dumps([CACHE_FORMAT, list(self.read), list(self.look_for), self.limit]).encode()
+        spec = json.dumps([CACHE_FORMAT, list(self.read), list(self.look_for), self.limit,
+                           *([list(self.look_under)] if self.look_under else [])]).encode()
         return hashlib.sha256(spec).hexdigest()[:16]
 
     def reads(self, path: str) -> bool:
@@ -53,6 +55,8 @@ class Selection:
         them was, or anything but a directory where their parent directory was."""
         if is_dir:
             return self.reads(path) or path in self.look_for
+        if any(d == path or d.startswith(path + "/") for d in self.look_under):
+            return True
         parts = path.split("/")
         for pattern in (*self.read, *self.look_for):
             ancestors = pattern.split("/")[:-1]
@@ -64,9 +68,12 @@ class Selection:
 PLUGIN_FILES = ("plugins/*.yaml", "plugins/*.yml")
 KUBEADM = "bin/kubeadm"
 KUBEADM_DEFAULTS = "etc/kubeadm.yml"
-# What `run` reads of every image (its plugins, its kubeadm defaults; whether it ships kubeadm): indexed
+#: Container images the embedded registry serves (sealer's layout): the registry runs only when it holds some.
+REGISTRY_DATA = "registry"
+# What `run` reads of every image (its plugins, its kubeadm defaults; whether it ships kubeadm and cached
+# container images): indexed
 # at build time.
-RUN_CONTENT = Selection(read=(*PLUGIN_FILES, KUBEADM_DEFAULTS), look_for=(KUBEADM,))
+RUN_CONTENT = Selection(read=(*PLUGIN_FILES, KUBEADM_DEFAULTS), look_for=(KUBEADM,), look_under=(REGISTRY_DATA,))
 INDEXED = (RUN_CONTENT,)
 
 
@@ -181,6 +188,8 @@ def _note(found: _LayerFindings, selection: Selection, name: str, is_dir: bool, 
         found.removed.append(path)
     if path in selection.look_for and not is_dir:
         found.present.append(path)
+    if not is_dir:
+        found.present.extend(d for d in selection.look_under if path.startswith(d + "/"))
     return path if is_file and selection.reads(path) else None
 
 

@@ -10,6 +10,7 @@ interface so that k3s/k0s runtimes can follow; kubeadm implements install and jo
 from __future__ import annotations
 
 import ipaddress
+import re
 from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -43,6 +44,7 @@ class RuntimeInput:
     image_kubeadm: bytes | None = None
     registry: str = ""
     state_dir: Path = Path(".")
+    added_sans: tuple[str, ...] = ()  # apiserver certificate names added by `sealer_runner cert` (kept in state)
 
 
 @dataclass(frozen=True)
@@ -111,8 +113,8 @@ class KubeadmRuntime(ClusterRuntime):
             raise InputError(f"{spec.filename}: a Kubernetes cluster needs a master")
         version = kube_version(given)
         vip = vip_of(cluster.env, masters[0])
-        shape = ClusterShape(version, masters, given.registry, vip=vip, cert_sans=cert_sans(cluster.env),
-                             env=dict(cluster.env))
+        sans = tuple(dict.fromkeys([*cert_sans(cluster.env), *given.added_sans]))
+        shape = ClusterShape(version, masters, given.registry, vip=vip, cert_sans=sans, env=dict(cluster.env))
         config = merge(shape, [image_source(given), clusterfile_source(spec)])
         warnings = self._check(spec, config, masters, nodes, vip)
         joins = {ip: config.for_join(ip, control_plane=True, endpoint=_join(masters[0]))
@@ -128,6 +130,10 @@ class KubeadmRuntime(ClusterRuntime):
             "sealer_kube_init_config": config.for_init(masters[0]),
             "sealer_kube_join_configs": joins,
             "sealer_kube_admin_conf": str(given.state_dir / "admin.conf"),
+            # per master, what its apiserver certificate is made from (the cert playbook); master0's is its
+            # init configuration
+            "sealer_kube_cert_configs": {ip: config.for_init(ip) for ip in masters},
+            "sealer_kube_added_sans": list(given.added_sans),
         }, warnings)
 
     @staticmethod
@@ -183,6 +189,30 @@ def vip_of(env: Mapping[str, str], master0: str) -> str:
 def cert_sans(env: Mapping[str, str]) -> tuple[str, ...]:
     """env ``CertSANs``: a comma list of extra names and addresses for the apiserver certificate."""
     return tuple(part.strip() for part in str(env.get("CertSANs", "")).split(",") if part.strip())
+
+
+_DNS_NAME = re.compile(r"^(\*\.)?[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?(\.[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?)*$")
+
+
+def parse_alt_names(text: str, where: str = "--alt-names") -> tuple[str, ...]:
+    """A comma list of names for the apiserver certificate: IP addresses (kept in canonical form) and DNS names
+    (lower-case RFC 1123, a leading ``*.`` allowed, 253 characters at most). Anything else is an input error."""
+    names: list[str] = []
+    for part in (p.strip() for p in text.split(",")):
+        if not part:
+            continue
+        try:
+            names.append(str(ipaddress.ip_address(part)))
+            continue
+        except ValueError:
+            pass
+        name = part.lower().rstrip(".")
+        if len(name) > 253 or not _DNS_NAME.match(name):
+            raise InputError(f"{where}: {part!r} is neither an IP address nor a DNS name")
+        names.append(name)
+    if not names:
+        raise InputError(f"{where}: no name given")
+    return tuple(dict.fromkeys(names))
 
 
 def image_source(given: RuntimeInput) -> Source:

@@ -21,7 +21,7 @@ from ..errors import InputError, SealerError
 from ..image.metadata import Application, ImageExtension, read_container_images, read_extension
 from ..image.platform import host_platform
 from ..image.reference import parse_reference
-from ..image.rootfs import KUBEADM, KUBEADM_DEFAULTS, RUN_CONTENT, read_rootfs
+from ..image.rootfs import KUBEADM, KUBEADM_DEFAULTS, REGISTRY_DATA, RUN_CONTENT, read_rootfs
 from ..image.store import PlatformManifest, Store, TaggedImage
 from ..kube.runtime import RuntimeInput, runtime_for
 from ..kubefile.plan import APPS_ROOT
@@ -248,6 +248,7 @@ class ImageContent:
     runtime: str
     warnings: list[str]
     kubeadm_defaults: bytes | None  # the image's etc/kubeadm.yml
+    caches_images: bool = True  # registry/ holds files: the embedded registry serves them
 
 
 def image_content(store: Store, pm: PlatformManifest, spec: ClusterSpec) -> ImageContent:
@@ -260,7 +261,7 @@ def image_content(store: Store, pm: PlatformManifest, spec: ClusterSpec) -> Imag
     plugins = merge_plugins(clusterfile_plugins(spec), shipped)
     check_hostnames(plugins)
     return ImageContent(plugins, cluster_runtime(image_labels(pm), KUBEADM in files.present), warnings,
-                        files.contents.get(KUBEADM_DEFAULTS))
+                        files.contents.get(KUBEADM_DEFAULTS), REGISTRY_DATA in files.present)
 
 
 def app_command(app: Application, cmds: Sequence[str] = ()) -> str:
@@ -318,9 +319,11 @@ def registry_endpoint(registry: Mapping[str, Any]) -> str:
 
 
 def build_request(spec: ClusterSpec, store: Store, root: Path, *, ssh_key: Secret | None,
-                  registries: Registries | None = None, tags: tuple[str, ...] = (), verbosity: int = 0) -> RunRequest:
+                  registries: Registries | None = None, tags: tuple[str, ...] = (), verbosity: int = 0,
+                  added_sans: tuple[str, ...] | None = None) -> RunRequest:
     """Everything a run needs. *registries* gives an external registry's trust settings and the
-    credentials kept by ``sealer_runner login``."""
+    credentials kept by ``sealer_runner login``; *added_sans* the apiserver certificate names ``cert`` added
+    (default: those the cluster's applied state keeps)."""
     cluster = spec.cluster
     state = ClusterState(root, cluster.name)
     master0 = cluster.master0
@@ -339,8 +342,13 @@ def build_request(spec: ClusterSpec, store: Store, root: Path, *, ssh_key: Secre
     plugins, runtime, warnings = content.plugins, content.runtime, content.warnings
     host_meta = host_meta_plugins(cluster, spec.filename, runtime)
     registry = registry_vars(cluster, state, credentials=credentials, config=registries.config if registries else None)
+    if added_sans is None:
+        from .state import added_cert_sans  # state imports this module
+
+        added_sans = added_cert_sans(root, cluster.name)
     runtime_plan = runtime_for(runtime).install(RuntimeInput(
-        spec, image_labels(chosen), content.kubeadm_defaults, registry_endpoint(registry), state.dir))
+        spec, image_labels(chosen), content.kubeadm_defaults, registry_endpoint(registry), state.dir,
+        added_sans=tuple(added_sans)))
     warnings.extend(runtime_plan.warnings)
     local = cluster.registry.local
     if cluster.registry.external is None and local is not None and local.insecure:
@@ -356,6 +364,8 @@ def build_request(spec: ClusterSpec, store: Store, root: Path, *, ssh_key: Secre
         "sealer_image_env": image_env(chosen),
         "sealer_configs": config_vars(spec),
         "sealer_registry": registry,
+        # the registry role looks at the host's rootfs itself; `run --dry-run` renders from this
+        "sealer_image_caches_images": content.caches_images,
         "sealer_cluster_runtime": runtime,
         **runtime_plan.extravars,
         "sealer_plugins": plugin_vars(plugins) + host_meta,

@@ -2,29 +2,47 @@
 
 The plan is read from the collection's own playbook (``playbooks/run.yml``): its plays in order, each with
 the hosts of this cluster it targets, its roles or tasks, and whether it is skipped (a role guarded by the
-cluster runtime, phases ``--tags`` leaves out). The files are those the front end decides in full: the
-inventory and extra-vars ansible-runner would be given (every secret stays vault-encrypted or absent), and
-each host's kubeadm configuration (the values kubeadm init issues on master0, the join token, CA hash and
-certificate key, shown as placeholders). Files the roles render on the hosts from these values (containerd,
-registry and kubelet configuration, /etc/hosts entries) are listed by role in the plan, not rendered here.
+cluster runtime, phases ``--tags`` leaves out).
+
+The files, under ``<out>/<host>/<absolute path>``:
+
+* what the front end decides: the inventory and extra-vars ansible-runner would be given (in ``_controller/``;
+  every secret stays vault-encrypted or absent) and each host's kubeadm configuration (the values kubeadm init
+  issues on master0 - join token, CA hash, certificate key - as placeholders);
+* what the roles write on the hosts (containerd's config.toml, unit and hosts.toml files, the registry's
+  configuration, TLS files and unit, the kubelet's unit and drop-in, lvscare's care loop on nodes, the
+  /etc/hosts blocks, the trust-store CA, the kernel drop-ins): rendered by the collection's
+  ``sealer.cluster.render`` playbook, run by ansible-runner with the local connection only (no host is
+  reached), from the same role variables, templates and module_utils the run uses. The registry password
+  and the registry's private key are placeholders.
+
+Not rendered: the image's rootfs (its files are the image's layers, listed by ``sealer_runner inspect``), the
+Configs applied inside it, and what kubeadm itself writes (pki, kubeconfigs, static pods).
 """
 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+import shutil
+import tempfile
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 import yaml
 
 from ..bundled import COLLECTION_DIR
+from ..errors import InputError, SealerError
 from ..util.fs import atomic_write_bytes
 from .phase_tags import node_tags
-from .runner import RunRequest, dump_ansible_data
+from .runner import RunRequest, RunResult, dump_ansible_data
+from .runner import run as run_playbook
 
 RUN_PLAYBOOK = COLLECTION_DIR / "playbooks" / "run.yml"
 ISSUED = "<issued by kubeadm init on master0 at run time>"
+RENDER_PLAYBOOK = "render.yml"
+REGISTRY_PASSWORD = "<the registry password: given to the run in memory, never written here>"
+CONTROLLER_DIR = "_controller"
 _RUNTIME_WHEN = re.compile(r"sealer_cluster_runtime\b[^=]*==\s*'([\w-]+)'")
 
 
@@ -62,13 +80,17 @@ def run_plan(request: RunRequest, playbook: Path = RUN_PLAYBOOK) -> list[PlanSte
     return steps
 
 
-def write_files(request: RunRequest, out_dir: Path) -> list[Path]:
-    """Write what the front end decides into *out_dir*: ``_controller/{inventory,extravars}.yml`` and, per
-    host, ``<host>/<absolute path>`` of each file whose content the front end decides. Returns the paths."""
+def write_files(request: RunRequest, out_dir: Path, render: bool = True) -> list[Path]:
+    """Write every file of the run into *out_dir* (see the module's docstring) and return their paths, sorted.
+    *out_dir* must be empty, absent, or an earlier dry run's (which is replaced: no stale file stays)."""
+    _clear(out_dir)
+    out_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
     written = [
-        _write(out_dir / "_controller" / "inventory.yml", dump_ansible_data(request.inventory)),
-        _write(out_dir / "_controller" / "extravars.yml", dump_ansible_data(request.extravars)),
+        _write(out_dir / CONTROLLER_DIR / "inventory.yml", dump_ansible_data(request.inventory)),
+        _write(out_dir / CONTROLLER_DIR / "extravars.yml", dump_ansible_data(request.extravars)),
     ]
+    if render:
+        render_host_files(request, out_dir)
     ev = request.extravars
     config_file = "/etc/kubernetes/kubeadm.yaml"
     if ev.get("sealer_cluster_runtime") == "kubernetes" and ev.get("sealer_kube_init_config"):
@@ -76,7 +98,42 @@ def write_files(request: RunRequest, out_dir: Path) -> list[Path]:
         written.append(_write(_host_path(out_dir, master0, config_file), _documents(ev["sealer_kube_init_config"])))
         for host, docs in (ev.get("sealer_kube_join_configs") or {}).items():
             written.append(_write(_host_path(out_dir, str(host), config_file), _documents(_with_placeholders(docs))))
-    return written
+    return sorted({*written, *(p for p in out_dir.rglob("*") if p.is_file())})
+
+
+class RenderError(SealerError):
+    """The render playbook failed: a role could not render a host's files."""
+
+
+def render_host_files(request: RunRequest, out_dir: Path) -> None:
+    """Run ``sealer.cluster.render`` for *request*'s hosts with the local connection, writing each host's files
+    under ``out_dir/<host>/``. Raises :class:`RenderError` naming what failed."""
+    extravars = dict(request.extravars, sealer_render_dir=str(out_dir.resolve()))
+    if "sealer_registry_password" in extravars:
+        extravars["sealer_registry_password"] = REGISTRY_PASSWORD
+    with tempfile.TemporaryDirectory(prefix="sealer-render-") as private:
+        render = replace(request, private_dir=Path(private), playbook=RENDER_PLAYBOOK, extravars=extravars,
+                         ssh_password=None, ssh_key=None, vault_password=None, become_password=None, verbosity=0)
+        result = run_playbook(render)
+    if not result.ok:
+        raise RenderError("rendering the hosts' files failed: " + _why(result))
+
+
+def _clear(out_dir: Path) -> None:
+    """Make *out_dir* empty: absent or empty is fine; an earlier dry run's is removed; anything else refused."""
+    if not out_dir.exists():
+        return
+    if not out_dir.is_dir():
+        raise InputError(f"--output-dir {out_dir}: not a directory")
+    if any(out_dir.iterdir()):
+        if not (out_dir / CONTROLLER_DIR / "extravars.yml").is_file():
+            raise InputError(f"--output-dir {out_dir}: not empty, and not an earlier dry run's: give an empty "
+                             "or new directory")
+        shutil.rmtree(out_dir)
+
+
+def _why(result: RunResult) -> str:
+    return "; ".join(str(f) for f in result.failures) or result.output_tail or f"status {result.status}"
 
 
 def render_plan(steps: Sequence[PlanStep]) -> list[str]:

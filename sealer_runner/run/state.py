@@ -18,7 +18,7 @@ import getpass
 import hashlib
 import json
 import socket
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Iterable, Mapping
@@ -124,6 +124,7 @@ class AppliedState:
     ssh_password: bool = False  # whether SSH used a password (not kept: check/exec then need -f)
     clusterfile_sha256: str = ""
     tags: tuple[str, ...] = ()  # the phases run (--tags), all when empty
+    cert_sans: tuple[str, ...] = ()  # names `sealer_runner cert --alt-names` added to the apiserver certificate
     state_version: int = STATE_VERSION
 
     @property
@@ -139,8 +140,9 @@ class AppliedState:
         try:
             hosts = tuple(AppliedHost(str(h["ip"]), tuple(h.get("roles") or ()), str(h.get("platform") or ""))
                           for h in data.get("hosts") or ())
-            known = {f for f in cls.__dataclass_fields__ if f not in ("hosts", "tags")}
-            return cls(hosts=hosts, tags=tuple(data.get("tags") or ()), **{k: v for k, v in data.items() if k in known})
+            known = {f for f in cls.__dataclass_fields__ if f not in ("hosts", "tags", "cert_sans")}
+            return cls(hosts=hosts, tags=tuple(data.get("tags") or ()), cert_sans=tuple(data.get("cert_sans") or ()),
+                       **{k: v for k, v in data.items() if k in known})
         except (TypeError, KeyError, AttributeError) as exc:
             raise SealerError(f"{where}: not a cluster state file: {exc}") from None
 
@@ -172,7 +174,7 @@ def applied_state(spec: ClusterSpec, extravars: Mapping[str, Any], *, host_platf
         applied_at=(now or datetime.now(timezone.utc)).astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
         applied_by=by or controller_identity(), sealer_runner_version=__version__,
         ssh_password=any(h.ssh.passwd for h in cluster.hosts), clusterfile_sha256=clusterfile_sha256,
-        tags=tuple(tags))
+        tags=tuple(tags), cert_sans=tuple(str(n) for n in extravars.get("sealer_kube_added_sans") or ()))
 
 
 def write_applied(root: Path, spec: ClusterSpec, clusterfile_text: str, extravars: Mapping[str, Any], *,
@@ -197,6 +199,23 @@ def write_applied(root: Path, spec: ClusterSpec, clusterfile_text: str, extravar
     except OSError as exc:
         raise SealerError(f"cannot keep the applied state of cluster {spec.cluster.name} in {target}: "
                           f"{exc.strerror or exc}") from exc
+    return state
+
+
+def added_cert_sans(root: Path, name: str) -> tuple[str, ...]:
+    """The apiserver certificate names ``cert --alt-names`` added to cluster *name* (kept across runs)."""
+    path = applied_dir(root, name) / STATE_FILE
+    return read_applied(path).cert_sans if path.is_file() else ()
+
+
+def record_cert_sans(root: Path, name: str, names: Iterable[str]) -> AppliedState:
+    """Keep *names* as the apiserver certificate names ``cert`` added to cluster *name* (state.json, atomically)."""
+    path = applied_dir(root, name) / STATE_FILE
+    state = replace(read_applied(path), cert_sans=tuple(names))
+    try:
+        atomic_write_bytes(path, (json.dumps(state.to_json(), indent=2) + "\n").encode(), mode=0o644)
+    except OSError as exc:
+        raise SealerError(f"cannot update the state of cluster {name} in {path}: {exc.strerror or exc}") from exc
     return state
 
 

@@ -19,6 +19,7 @@ import yaml
 
 from sealer_runner.cli.main import main as cli_main
 from sealer_runner.image.store import Store
+from tests.support.rendered import mismatches
 from tests.support.base_image import build_kubernetes_standin_image, install_ipvs_standins, missing_binaries
 
 pytestmark = [pytest.mark.e2e, pytest.mark.kubernetes]
@@ -232,6 +233,13 @@ def test_kubeadm_ha_three_masters_two_nodes(tmp_path, test_hosts_factory, capsys
             assert joined["used"]["certificate_key"] in issued["certificate_keys"]
             assert joined["used"]["token"] in issued["tokens"]
         assert joins[0]["time"] <= joins[1]["start"], "control-plane joins one at a time"
+        # `run --dry-run` rendered the very files the run wrote, on every host (no host touched by it)
+        out = tmp_path / "dry-run"
+        assert cli_main(["--root", str(root), "run", "-f", str(cf), "--dry-run", "--output-dir", str(out)]) == 0
+        for host in hosts:
+            assert not mismatches(out / host.ip, host.rootfs), (host.name, mismatches(out / host.ip, host.rootfs))
+        assert {p.name for p in (out / nodes[0].ip).rglob("*")} >= {"sealer-lvscare.service", "lvscare.py",
+                                                                     "kubelet.service", "config.toml"}
         node_joins = [e for n in nodes for e in calls(n, "kubeadm", "join")]
         assert all(e["start"] >= joins[-1]["time"] for e in node_joins), "nodes join after the masters"
         # in parallel: their runs overlap
@@ -248,3 +256,39 @@ def test_kubeadm_ha_three_masters_two_nodes(tmp_path, test_hosts_factory, capsys
         assert f'{{"real_server": "{real}", "now": "down"}}' in journal and '"now": "up"' in journal, journal
 
         assert ": 0 change(s)" in run(root, cf, capsys)
+
+        # cert --alt-names: each master's apiserver certificate made anew by kubeadm, one master at a time
+        # (certificate, apiserver restarted through crictl, /healthz) so that the VIP keeps serving
+        before = {h.name: len(log_of(h)) for h in hosts}
+        capsys.readouterr()
+        assert cli_main(["--root", str(root), "cert", "--alt-names", "API.example.com,203.0.113.10", "-f",
+                         str(cf)]) == 0, capsys.readouterr().err
+        new = {h.name: log_of(h)[before[h.name]:] for h in hosts}
+        certs = sorted((e for m in masters for e in new[m.name]
+                        if e["tool"] == "kubeadm" and e["argv"][:4] == ["init", "phase", "certs", "apiserver"]),
+                       key=lambda e: e["start"])
+        assert sorted(e["host"] for e in certs) == sorted(m.name for m in masters)
+        stops = sorted((e for m in masters for e in new[m.name] if e["tool"] == "crictl" and "stop" in e["argv"]),
+                       key=lambda e: e["start"])
+        assert [e["host"] for e in stops] == [e["host"] for e in certs], "every master's apiserver restarted"
+        for i in range(len(certs) - 1):
+            assert stops[i]["time"] <= certs[i + 1]["start"], "the next master waits for this one's restart"
+        by_name = {m.name: m for m in masters}
+        for e in certs:
+            master = by_name[e["host"]]
+            assert not e.get("error") and not e["reused"], e
+            assert {"api.example.com", "203.0.113.10", VIP, master.ip} <= set(e["sans"]), e
+            assert "api.example.com" in (master.rootfs / "etc/kubernetes/pki/apiserver.crt").read_text()
+        uploads = [e for m in masters for e in new[m.name] if e["argv"][:3] == ["init", "phase", "upload-config"]]
+        assert [u["host"] for u in uploads] == [masters[0].name] and "api.example.com" in uploads[0]["cert_sans"]
+        assert not any(e["tool"] in ("kubeadm", "crictl") for n in nodes for e in new[n.name]), "nodes untouched"
+        state = json.loads((root / "clusters/ha/applied/state.json").read_text())
+        assert state["cert_sans"] == ["api.example.com", "203.0.113.10"]
+        # again: every certificate has the names, nothing is made; a run keeps them (master0's kubeadm.yaml)
+        before = {h.name: len(log_of(h)) for h in hosts}
+        assert cli_main(["--root", str(root), "cert", "--alt-names", "api.example.com", "-f", str(cf)]) == 0
+        assert not any(e["tool"] in ("kubeadm", "crictl") for h in hosts for e in log_of(h)[before[h.name]:])
+        assert ": 0 change(s)" in run(root, cf, capsys)
+        config = {d["kind"]: d for d in yaml.safe_load_all((masters[0].rootfs / "etc/kubernetes/kubeadm.yaml")
+                                                           .read_text())}
+        assert "203.0.113.10" in config["ClusterConfiguration"]["apiServer"]["certSANs"]

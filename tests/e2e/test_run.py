@@ -22,6 +22,7 @@ from sealer_runner.image.store import Store
 from sealer_runner.registry.auth import AuthStore
 from sealer_runner.registry.config import RegistryConfig
 from sealer_runner.registry.transfer import Registries, push
+from tests.support.rendered import mismatches
 from tests.support.base_image import build_base_image, missing_binaries
 from tests.support.registry import RegistryServer
 
@@ -149,6 +150,13 @@ def test_offline_delivery_to_three_hosts(tmp_path, test_hosts_factory, capsys):
         assert hosts[0].ssh("test -e /root/post-init-host.stamp").returncode != 0, "node-scoped plugin on a master"
         for node in hosts[1:]:
             assert node.ssh("cat /root/post-init-host.stamp", check=True).stdout.strip() == node.name
+
+        # `run --dry-run` renders the very files the run wrote on each host (containerd, registry, /etc/hosts...)
+        out = tmp_path / "dry-run"
+        assert cli_main(["--root", str(root), "run", "-f", str(cf), "--dry-run", "--output-dir", str(out)]) == 0
+        for host in hosts:
+            assert not mismatches(out / host.ip, host.rootfs), (host.name, mismatches(out / host.ip, host.rootfs))
+        assert len(list((out / hosts[1].ip / "etc/containerd/certs.d").rglob("hosts.toml"))) == 2, "one per mirror"
 
         assert cli_main(["--root", str(root), "run", "-f", str(cf)]) == 0
         second = capsys.readouterr().err

@@ -3,7 +3,7 @@
 * `build_base_image`: the runtime binaries a real base image ships in bin/, taken from this machine's
   Debian packages (containerd, containerd-shim-runc-v2, ctr, runc, and the distribution registry as
   bin/registry). No Kubernetes binaries: its cluster runtime is `none`.
-* `build_kubernetes_standin_image`: the same, plus **stand-ins** for kubeadm, kubelet and kubectl
+* `build_kubernetes_standin_image`: the same, plus **stand-ins** for kubeadm, kubelet, kubectl and crictl
   (tests/support/kube_standins/, packed as zipapps with PyYAML and the kubeadm field tables) and an
   etc/kubeadm.yml, labelled as a Kubernetes base image. The stand-ins validate and record; they make no
   cluster. Tests only.
@@ -132,14 +132,14 @@ def standin_zipapp(dest: Path, tool: str) -> Path:
 
 
 def build_kubernetes_standin_image(store: Store, workdir: Path, tag: str = STANDIN_TAG) -> str:
-    """The Kubernetes test base image: bin/ as the `none` one plus the kubeadm, kubelet and kubectl
+    """The Kubernetes test base image: bin/ as the `none` one plus the kubeadm, kubelet, kubectl and crictl
     stand-ins; etc/kubeadm.yml; runtime labels kubernetes / STANDIN_VERSION."""
     ctx = workdir / "kubernetes-standin-image"
     (ctx / "bin").mkdir(parents=True, exist_ok=True)
     (ctx / "etc").mkdir(exist_ok=True)
     for name, source in BINARIES.items():
         shutil.copy2(source, ctx / "bin" / name)
-    for tool in ("kubeadm", "kubelet", "kubectl"):
+    for tool in ("kubeadm", "kubelet", "kubectl", "crictl"):
         standin_zipapp(ctx / "bin" / tool, tool)
     (ctx / "etc" / "kubeadm.yml").write_text(IMAGE_KUBEADM)
     (ctx / "Kubefile").write_text(KUBERNETES_KUBEFILE)

@@ -135,35 +135,50 @@ def _set_mode(path, mode, check_mode):
     return True
 
 
-def ensure_files(directories, files, check_mode=False):
+def under_root(root, path):
+    """*path* (absolute) inside the directory *root*; *path* itself when *root* is empty. A path that would
+    leave *root* (``..``) is refused."""
+    if not root:
+        return path
+    if not os.path.isabs(path):
+        raise HostFileError("%s: not an absolute path" % path)
+    inside = os.path.normpath(os.path.join(root, path.lstrip("/")))
+    if inside != os.path.normpath(root) and not inside.startswith(os.path.normpath(root) + os.sep):
+        raise HostFileError("%s leaves the root %s" % (path, root))
+    return inside
+
+
+def ensure_files(directories, files, check_mode=False, root=""):
     """Make each of *directories* ({path, mode}) exist with its mode, then each of *files* ({path,
-    content, mode, state}) hold its content with its mode, or be absent. Returns the paths changed."""
+    content, mode, state}) hold its content with its mode, or be absent. With *root*, every path is taken
+    inside that directory instead of ``/`` (rendering a host's files elsewhere). Returns the paths changed
+    (as given, without *root*)."""
     changed = []
     for entry in directories:
-        path, mode = entry["path"], _mode(entry.get("mode") or "0755", entry["path"])
+        path, mode = under_root(root, entry["path"]), _mode(entry.get("mode") or "0755", entry["path"])
         if os.path.lexists(path) and not os.path.isdir(path):
-            raise HostFileError("%s is in the way of a directory" % path)
+            raise HostFileError("%s is in the way of a directory" % entry["path"])
         if not os.path.isdir(path):
             if not check_mode:
                 os.makedirs(path, mode=mode, exist_ok=True)
                 os.chmod(path, mode)
-            changed.append(path)
+            changed.append(entry["path"])
         elif _set_mode(path, mode, check_mode):
-            changed.append(path)
+            changed.append(entry["path"])
     for entry in files:
-        path = entry["path"]
+        path = under_root(root, entry["path"])
         if os.path.isdir(path) and not os.path.islink(path):
-            raise HostFileError("%s is a directory, not a file" % path)
+            raise HostFileError("%s is a directory, not a file" % entry["path"])
         if entry.get("state", "present") == "absent":
             if os.path.lexists(path):
                 if not check_mode:
                     os.unlink(path)
-                changed.append(path)
+                changed.append(entry["path"])
             continue
-        mode = _mode(entry.get("mode") or "0644", path)
+        mode = _mode(entry.get("mode") or "0644", entry["path"])
         if entry.get("content") is None:
-            raise HostFileError("%s: content is required" % path)
+            raise HostFileError("%s: content is required" % entry["path"])
         wrote = write_if_changed(path, entry["content"], check_mode=check_mode, mode=mode)
         if wrote or (os.path.exists(path) and _set_mode(path, mode, check_mode)):
-            changed.append(path)
+            changed.append(entry["path"])
     return changed

@@ -65,6 +65,47 @@ def show(ep):
     return "[%s]:%d" % (host, port) if ":" in host else "%s:%d" % (host, port)
 
 
+def virtual_server(vip, port):
+    """The endpoint ``VIP:port`` (an IPv6 VIP in brackets)."""
+    return endpoint(("[%s]:%d" if ":" in vip else "%s:%d") % (vip, int(port)))
+
+
+def real_servers(masters, port):
+    """The masters' apiserver endpoints."""
+    return [endpoint(("[%s]:%d" if ":" in ip else "%s:%d") % (ip, int(port))) for ip in masters]
+
+
+CARE_UNIT = """\
+# Written by sealer_runner: keeps the apiserver VIP on healthy masters (sealer's lvscare).
+[Unit]
+Description=sealer lvscare: IPVS {vs} over the masters' apiservers
+After=network-online.target
+Wants=network-online.target
+
+[Service]
+ExecStart={python} {script} care --vs {vs} {real_servers} --health-path {health_path} --interval {interval}
+Restart=always
+RestartSec=2
+
+[Install]
+WantedBy=multi-user.target
+"""
+
+
+def care_files(vip, port, masters, script, unit, python="/usr/bin/python3", health_path="/healthz", interval=5):
+    """The care loop's files, as ``{path, content, mode}``: this module's own source as the script, and the
+    systemd unit that runs it over *masters*. The lvscare module writes them on nodes; ``run --dry-run``
+    renders them on the controller."""
+    import inspect
+
+    vs = virtual_server(vip, port)
+    unit_text = CARE_UNIT.format(python=python, script=script, vs=show(vs),
+                                 real_servers=" ".join("--rs " + show(rs) for rs in real_servers(masters, port)),
+                                 health_path=health_path, interval=interval)
+    return [{"path": script, "content": inspect.getsource(sys.modules[__name__]), "mode": "0755"},
+            {"path": unit, "content": unit_text, "mode": "0644"}]
+
+
 def plan(wanted, current):
     """The changes that turn *current* into *wanted* (both ``{vs: set(rs)}``), in the order they must
     be made: ``[("add-vs", vs, None), ("add-rs", vs, rs), ("del-rs", vs, rs), ("del-vs", vs, None)]``.

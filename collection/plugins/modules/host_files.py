@@ -56,6 +56,13 @@ options:
         type: str
         choices: [present, absent]
         default: present
+  root:
+    description:
+      - Take every path inside this directory instead of C(/). C(sealer_runner run --dry-run) uses it to
+        render each host's files on the controller (C(sealer.cluster.render)); empty (the default) is C(/).
+      - A path that would leave I(root) is refused.
+    type: path
+    default: ""
 attributes:
   check_mode:
     support: full
@@ -101,11 +108,13 @@ def main():
                 mode=dict(type="raw", default="0644"),
                 state=dict(type="str", choices=["present", "absent"], default="present"),
             ), required_if=[("state", "present", ("content",))]),
+            root=dict(type="path", default=""),
         ),
         supports_check_mode=True,
     )
     try:
-        changed = _hostfiles.ensure_files(module.params["directories"], module.params["files"], module.check_mode)
+        changed = _hostfiles.ensure_files(module.params["directories"], module.params["files"], module.check_mode,
+                                          root=module.params["root"])
     except (_hostfiles.HostFileError, OSError) as exc:
         module.fail_json(msg=str(exc))
     module.exit_json(changed=bool(changed), changed_paths=changed)

@@ -91,33 +91,13 @@ files:
   elements: str
 """
 
-import inspect
-
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.sealer.cluster.plugins.module_utils import _hostfiles, _lvscare
 
-UNIT = """\
-# Written by sealer_runner: keeps the apiserver VIP on healthy masters (sealer's lvscare).
-[Unit]
-Description=sealer lvscare: IPVS {vs} over the masters' apiservers
-After=network-online.target
-Wants=network-online.target
-
-[Service]
-ExecStart={python} {script} care --vs {vs} {real_servers} --health-path {health_path} --interval {interval}
-Restart=always
-RestartSec=2
-
-[Install]
-WantedBy=multi-user.target
-"""
-
-
 def run(module, backend):
     p = module.params
-    vs = _lvscare.endpoint("%s:%d" % (p["vip"], p["port"])) if ":" not in p["vip"] \
-        else _lvscare.endpoint("[%s]:%d" % (p["vip"], p["port"]))
-    masters = [_lvscare.endpoint(("[%s]:%d" if ":" in ip else "%s:%d") % (ip, p["port"])) for ip in p["masters"]]
+    vs = _lvscare.virtual_server(p["vip"], p["port"])
+    masters = _lvscare.real_servers(p["masters"], p["port"])
     if p["state"] == "present" and not masters:
         raise _lvscare.LvscareError("masters is empty: a virtual server needs at least one real server")
     if module.check_mode:  # the same planning, against a copy of the kernel's table
@@ -125,14 +105,11 @@ def run(module, backend):
     ops = _lvscare.ensure(backend, vs, masters, p["state"])
     files = []
     if p["care_script"] and p["state"] == "present":
-        script = inspect.getsource(_lvscare)
-        if _hostfiles.write_if_changed(p["care_script"], script, module.check_mode, mode=0o755):
-            files.append(p["care_script"])
-        unit = UNIT.format(python=p["python"], script=p["care_script"], vs=_lvscare.show(vs),
-                           real_servers=" ".join("--rs " + _lvscare.show(rs) for rs in masters),
-                           health_path=p["health_path"], interval=p["interval"])
-        if _hostfiles.write_if_changed(p["care_unit"], unit, module.check_mode, mode=0o644):
-            files.append(p["care_unit"])
+        for entry in _lvscare.care_files(p["vip"], p["port"], p["masters"], p["care_script"], p["care_unit"],
+                                         p["python"], p["health_path"], p["interval"]):
+            if _hostfiles.write_if_changed(entry["path"], entry["content"], module.check_mode,
+                                           mode=int(entry["mode"], 8)):
+                files.append(entry["path"])
     rules = [{"op": op, "real_server": _lvscare.show(rs) if rs else None} for op, _vs, rs in ops]
     return {"changed": bool(ops or files), "rules": rules, "files": files}
 

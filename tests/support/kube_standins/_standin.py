@@ -1,5 +1,5 @@
-"""Shared code of the kubeadm, kubelet and kubectl **stand-ins**: test-only programs that take the place of
-the real Kubernetes binaries in the test base image (no Kubernetes release can be had on the test machines).
+"""Shared code of the kubeadm, kubelet, kubectl and crictl **stand-ins**: test-only programs that take the
+place of the real Kubernetes binaries in the test base image (no Kubernetes release can be had on the test machines).
 Nothing under sealer_runner/ or collection/ knows them.
 
 They run on the test hosts (Debian, python3 only), packed as zipapps by tests/support/base_image.py together

@@ -54,6 +54,10 @@ TOKEN_CREATE = {"print-join-command": False, "certificate-key": True, "ttl": Tru
                 "description": True, "config": True, "kubeconfig": True, "dry-run": False, **GLOBAL}
 UPLOAD_CERTS = {"upload-certs": False, "certificate-key": True, "config": True, "kubeconfig": True,
                 "skip-certificate-key-print": False, **GLOBAL}
+CERTS_APISERVER = {"config": True, "cert-dir": True, "apiserver-advertise-address": True,
+                   "apiserver-cert-extra-sans": True, "control-plane-endpoint": True, "kubernetes-version": True,
+                   "service-cidr": True, "service-dns-domain": True, **GLOBAL}
+UPLOAD_CONFIG = {"config": True, "kubeconfig": True, "cri-socket": True, "kubernetes-version": True, **GLOBAL}
 MIXABLE = {"config", "ignore-preflight-errors", "dry-run", "kubeconfig", "node-name", "kubeconfig-dir",
            "upload-certs", "print-join-command", "rootfs", "v", "log-file"}
 TOKEN = re.compile(r"^[a-z0-9]{6}\.[a-z0-9]{16}$")
@@ -70,12 +74,16 @@ MANIFESTS = ("kube-apiserver", "kube-controller-manager", "kube-scheduler", "etc
 def run(argv: list[str]) -> dict:
     if argv[:1] == ["init"] and argv[1:3] == ["phase", "upload-certs"]:
         return upload_certs(argv[3:])
+    if argv[:4] == ["init", "phase", "certs", "apiserver"]:
+        return certs_apiserver(argv[4:])
+    if argv[:4] == ["init", "phase", "upload-config", "kubeadm"]:
+        return upload_config(argv[4:])
     if argv[:2] == ["token", "create"]:
         return token_create(argv[2:])
     commands = {"init": init, "join": join, "version": version}
     if not argv or argv[0] not in commands:
         raise StandinError(f"unknown command {argv[:1]} for kubeadm (the stand-in knows init, join, token create, "
-                           "init phase upload-certs, version)")
+                           "init phase upload-certs, init phase certs apiserver, init phase upload-config kubeadm, version)")
     return commands[argv[0]](argv[1:])
 
 
@@ -394,6 +402,53 @@ def upload_certs(argv: list[str]) -> dict:
     print("[upload-certs] Storing the certificates in Secret \"kubeadm-certs\" in the \"kube-system\" Namespace\n"
           f"[upload-certs] Using certificate key:\n{key}")
     return {"issued": {"certificate_key": key}}
+
+
+def certs_apiserver(argv: list[str]) -> dict:
+    """As kubeadm: an existing valid pair is kept ("Using existing"); else a new certificate for the
+    configuration's certSANs, the advertise address and kubeadm's own names, signed by the cluster CA."""
+    flags, rest = parse_flags(argv, CERTS_APISERVER)
+    if rest:
+        raise StandinError(f"unknown command {rest[0]!r} for kubeadm init phase certs apiserver")
+    check_mixing(flags)
+    path = flag(flags, "config")
+    if path is None:
+        raise StandinError("the stand-in needs --config (sealer_runner always gives one)")
+    docs = read_config(path, ("InitConfiguration", "ClusterConfiguration"))
+    advertise = str((docs["InitConfiguration"].get("localAPIEndpoint") or {}).get("advertiseAddress", ""))
+    own_address(advertise, "localAPIEndpoint.advertiseAddress")
+    pki = flag(flags, "cert-dir", f"{K8S}/pki")
+    for name in ("ca.crt", "ca.key"):
+        if not os.path.exists(f"{pki}/{name}"):
+            raise StandinError(f"couldn't load CA certificate authority from {pki}: {name} is missing")
+    if os.path.exists(f"{pki}/apiserver.crt") and os.path.exists(f"{pki}/apiserver.key"):
+        print("[certs] Using existing apiserver certificate and key on disk")
+        return {"reused": True}
+    cluster = docs.get("ClusterConfiguration") or {}
+    sans = ["kubernetes", "kubernetes.default", "kubernetes.default.svc", advertise,
+            *[str(n) for n in (cluster.get("apiServer") or {}).get("certSANs") or []]]
+    write(f"{pki}/apiserver.crt", f"-----BEGIN STAND-IN apiserver.crt-----\nSANs: {json.dumps(sans)}\n")
+    write(f"{pki}/apiserver.key", "-----BEGIN STAND-IN apiserver.key-----\n", 0o600)
+    print(f"[certs] Generating \"apiserver\" certificate and key\n[certs] apiserver serving cert is signed for "
+          f"DNS names and IPs {sans}")
+    return {"reused": False, "sans": sans}
+
+
+def upload_config(argv: list[str]) -> dict:
+    flags, rest = parse_flags(argv, UPLOAD_CONFIG)
+    if rest:
+        raise StandinError(f"unknown command {rest[0]!r} for kubeadm init phase upload-config kubeadm")
+    check_mixing(flags)
+    path = flag(flags, "config")
+    if path is None:
+        raise StandinError("the stand-in needs --config (sealer_runner always gives one)")
+    docs = read_config(path, ("InitConfiguration", "ClusterConfiguration"))
+    if not os.path.exists(flag(flags, "kubeconfig", f"{K8S}/admin.conf") or ""):
+        raise StandinError("failed to load admin kubeconfig")
+    cluster = docs.get("ClusterConfiguration") or {}
+    print('[upload-config] Storing the configuration used in ConfigMap "kubeadm-config" in the "kube-system" '
+          "Namespace")
+    return {"cert_sans": list((cluster.get("apiServer") or {}).get("certSANs") or [])}
 
 
 if __name__ == "__main__":

@@ -76,3 +76,19 @@ def test_an_unquoted_yaml_mode_is_the_number_it_already_is(tmp_path):
     path = tmp_path / "x"
     assert hostfiles.ensure_files([], [{"path": str(path), "content": "", "mode": 0o600}]) == [str(path)]
     assert _mode(path) == 0o600
+
+
+def test_a_root_takes_every_path_inside_it_and_refuses_one_that_leaves(tmp_path):
+    root = tmp_path / "render" / "10.0.0.2"
+    files = [{"path": "/etc/containerd/config.toml", "content": "version = 2\n", "mode": "0600"}]
+    dirs = [{"path": "/etc/containerd/certs.d", "mode": "0755"}]
+    assert hostfiles.ensure_files(dirs, files, root=str(root)) == ["/etc/containerd/certs.d",
+                                                                   "/etc/containerd/config.toml"]
+    assert (root / "etc/containerd/config.toml").read_text() == "version = 2\n"
+    assert _mode(root / "etc/containerd/config.toml") == 0o600
+    assert hostfiles.ensure_files(dirs, files, root=str(root)) == []
+    with pytest.raises(hostfiles.HostFileError, match="leaves the root"):
+        hostfiles.ensure_files([], [{"path": "/../../escaped", "content": "x"}], root=str(root))
+    assert not (tmp_path / "escaped").exists()
+    with pytest.raises(hostfiles.HostFileError, match="not an absolute path"):
+        hostfiles.ensure_files([], [{"path": "relative", "content": "x"}], root=str(root))

@@ -133,3 +133,13 @@ def test_care_loop_over_real_http_health_checks():
         assert backend.addresses == {"10.103.97.2"}
     finally:
         server.shutdown()
+
+
+def test_care_files_are_the_module_source_and_a_unit_over_every_master():
+    files = lv.care_files("10.103.97.2", 6443, ["10.0.0.2", "fd00::3"], "/usr/local/lib/sealer/lvscare.py",
+                               "/etc/systemd/system/sealer-lvscare.service")
+    script, unit = files
+    assert script["path"] == "/usr/local/lib/sealer/lvscare.py" and script["mode"] == "0755"
+    assert "def care_once(" in script["content"] and script["content"].startswith("# -*- coding")
+    assert unit["mode"] == "0644"
+    assert "--vs 10.103.97.2:6443 --rs 10.0.0.2:6443 --rs [fd00::3]:6443 --health-path /healthz" in unit["content"]

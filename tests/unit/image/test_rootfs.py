@@ -117,3 +117,15 @@ def test_patterns_never_cross_directories():
     assert not selection.reads("plugins/x/y.yaml") and not selection.reads("x/plugins/a.yaml")
     assert not selection.reads("a/b/d/c")
     assert Selection(read=("x",)).key != Selection(read=("y",)).key
+
+
+def test_a_directory_looked_under_is_present_while_a_file_lies_beneath_it(store):
+    cached = Selection(look_under=("registry",))
+    images = layer(store, data_entry("registry/docker/registry/v2/blobs/x", b"blob"), data_entry("bin/registry", b"r"))
+    assert read_rootfs(store, [images], cached).present == {"registry"}
+    assert read_rootfs(store, [layer(store, Entry("registry", "dir", 0o755), data_entry("registryx/f", b"f"))],
+                       cached).present == frozenset(), "an empty directory or a look-alike name is not enough"
+    assert read_rootfs(store, [images, layer(store, whiteout("registry"))], cached).present == frozenset()
+    assert read_rootfs(store, [images, layer(store, data_entry("registry", b"a file now"))], cached).present \
+        == frozenset()
+    assert "registry" in RUN_CONTENT.look_under

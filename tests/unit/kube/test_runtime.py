@@ -9,7 +9,7 @@ import pytest
 from sealer_runner.clusterfile import load_clusterfile
 from sealer_runner.errors import ClusterfileError, InputError
 from sealer_runner.kube.runtime import (VERSION_LABEL, KubeadmRuntime, NoRuntime, RuntimeInput, RuntimeNotSupported,
-                                        runtime_for)
+                                        parse_alt_names, runtime_for)
 
 LABELS = {VERSION_LABEL: "v1.30.2"}
 
@@ -100,3 +100,34 @@ def test_image_kubeadm_file_is_a_source_and_strict():
         install(clusterfile(), image_kubeadm=bad)
     with pytest.raises(InputError, match="Kubernetes version is unknown"):
         install(clusterfile(), labels={})
+
+
+def test_names_cert_added_join_every_masters_certificate_configuration():
+    text = clusterfile(masters="10.248.0.11, 10.248.0.12", env="CertSANs=from-env.example.com")
+    given = RuntimeInput(load_clusterfile(text), LABELS, None, "sea.hub:5000", Path("/state/demo"),
+                         added_sans=("api.example.com", "from-env.example.com"))
+    v = KubeadmRuntime().install(given).extravars
+    assert v["sealer_kube_added_sans"] == ["api.example.com", "from-env.example.com"]
+    assert set(v["sealer_kube_cert_configs"]) == {"10.248.0.11", "10.248.0.12"}
+    assert v["sealer_kube_cert_configs"]["10.248.0.11"] == v["sealer_kube_init_config"], "master0's is its init"
+    for ip, docs in v["sealer_kube_cert_configs"].items():
+        kinds = {d["kind"]: d for d in docs}
+        assert kinds["InitConfiguration"]["localAPIEndpoint"]["advertiseAddress"] == ip
+        sans = kinds["ClusterConfiguration"]["apiServer"]["certSANs"]
+        assert sans.count("from-env.example.com") == 1 and "api.example.com" in sans
+
+
+@pytest.mark.parametrize(("text", "names"), [
+    ("api.example.com, 10.0.0.9", ("api.example.com", "10.0.0.9")),
+    ("API.Example.COM.,*.apps.example.com", ("api.example.com", "*.apps.example.com")),
+    ("fd00:0::1,fd00::1", ("fd00::1",)),
+])
+def test_alt_names_are_ips_or_dns_names(text, names):
+    assert parse_alt_names(text) == names
+
+
+@pytest.mark.parametrize("text", ["", " , ", "bad_name.example.com", "-lead.example.com", "a" * 64 + ".com",
+                                  "two words", "10.0.0.0/24"])
+def test_other_alt_names_are_refused(text):
+    with pytest.raises(InputError, match="--alt-names"):
+        parse_alt_names(text)

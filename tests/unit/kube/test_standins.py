@@ -21,7 +21,7 @@ TOKEN, HASH, KEY = "abcdef.0123456789abcdef", "sha256:" + "a" * 64, "b" * 64
 @pytest.fixture(scope="module")
 def tools(tmp_path_factory):
     out = tmp_path_factory.mktemp("standins")
-    return {tool: standin_zipapp(out / tool, tool) for tool in ("kubeadm", "kubelet")}
+    return {tool: standin_zipapp(out / tool, tool) for tool in ("kubeadm", "kubelet", "crictl")}
 
 
 def call(tools, tmp_path: Path, tool: str, *argv: str) -> subprocess.CompletedProcess[str]:
@@ -44,6 +44,10 @@ def join_file(tmp_path: Path, **changes) -> str:
     (["join", "--frobnicate"], "unknown flag: --frobnicate"),
     (["init", "--config=/x.yaml", "--pod-network-cidr=10.0.0.0/8"], "can not mix '--config' with arguments"),
     (["token", "create", "--print-join-command"], "failed to load admin kubeconfig"),
+    (["init", "phase", "certs", "apiserver", "--config=/x.yaml", "--apiserver-cert-extra-sans=a"],
+     "can not mix '--config' with arguments"),
+    (["init", "phase", "certs", "apiserver", "--sans=a"], "unknown flag: --sans"),
+    (["init", "phase", "upload-config", "kubeadm", "--frobnicate"], "unknown flag: --frobnicate"),
 ])
 def test_kubeadm_refuses_flags(tools, tmp_path, argv, error):
     done = call(tools, tmp_path, "kubeadm", *argv)
@@ -72,3 +76,31 @@ def test_kubelet_refuses_an_unknown_flag_and_a_bad_config(tools, tmp_path):
     config.write_text("apiVersion: kubelet.config.k8s.io/v1beta1\nkind: KubeletConfiguration\ncgroupDrivr: systemd\n")
     done = call(tools, tmp_path, "kubelet", f"--config={config}")
     assert done.returncode == 1 and 'unknown field "cgroupDrivr"' in done.stderr
+
+
+@pytest.mark.parametrize(("argv", "error"), [
+    (["ps", "--name", "kube-apiserver", "-q"], "no --runtime-endpoint"),
+    (["--runtime-endpoint", "unix:///nonexistent.sock", "ps", "-q"], "is not a socket that exists"),
+    (["-r", "unix:///nonexistent.sock", "ps", "--bogus"], "is not a socket that exists"),
+    (["frobnicate"], "no --runtime-endpoint"),
+])
+def test_crictl_refuses_what_crictl_would(tools, tmp_path, argv, error):
+    done = call(tools, tmp_path, "crictl", *argv)
+    assert done.returncode == 1 and error in done.stderr, done.stderr
+
+
+def test_crictl_stops_only_a_container_it_listed(tools, tmp_path):
+    sock = tmp_path / "containerd.sock"
+    import socket
+
+    server = socket.socket(socket.AF_UNIX)
+    server.bind(str(sock))
+    try:
+        done = call(tools, tmp_path, "crictl", "-r", f"unix://{sock}", "ps", "--name", "kube-apiserver", "-q")
+        assert done.returncode == 0 and done.stdout.strip() == "", "no apiserver runs on this machine"
+        done = call(tools, tmp_path, "crictl", "-r", f"unix://{sock}", "stop", "standin0kube0apiserver")
+        assert done.returncode == 1 and "not found" in done.stderr
+        done = call(tools, tmp_path, "crictl", "-r", f"unix://{sock}", "stop")
+        assert done.returncode == 1 and "ID cannot be empty" in done.stderr
+    finally:
+        server.close()

@@ -17,6 +17,7 @@ from sealer_runner.run.state import (
     known_clusters,
     platforms_from_event,
     read_applied,
+    record_cert_sans,
     write_applied,
 )
 
@@ -147,3 +148,18 @@ def test_platforms_from_events():
     platforms_from_event({"event": "runner_on_ok", "event_data": {"host": "10.0.0.3", "res": {}}}, seen)
     platforms_from_event({"event": "runner_on_failed", "event_data": {"host": "10.0.0.4"}}, seen)
     assert seen == {"10.0.0.2": "linux/arm64"}
+
+
+def test_cert_names_are_kept_by_the_state_and_by_the_next_run(tmp_path):
+    from sealer_runner.run.state import added_cert_sans
+
+    assert added_cert_sans(tmp_path, "prod") == (), "never applied: none"
+    write(tmp_path)
+    assert added_cert_sans(tmp_path, "prod") == ()
+    record_cert_sans(tmp_path, "prod", ["api.example.com", "10.0.0.9"])
+    assert added_cert_sans(tmp_path, "prod") == ("api.example.com", "10.0.0.9")
+    state = read_applied(applied_dir(tmp_path, "prod") / "state.json")
+    assert state.cert_sans == ("api.example.com", "10.0.0.9") and state.image == "example.com/app:v1"
+    # a run renders them (the runtime's sealer_kube_added_sans) and keeps them
+    write(tmp_path, extravars={**EXTRAVARS, "sealer_kube_added_sans": ["api.example.com", "10.0.0.9"]})
+    assert added_cert_sans(tmp_path, "prod") == ("api.example.com", "10.0.0.9")
