@@ -44,10 +44,15 @@ LAZY_COMMANDS: dict[str, tuple[str, str, str]] = {
     "clusters": ("cluster_cmds", "clusters",
                  "List the clusters this controller knows: image, hosts, runtime, last applied and by whom."),
     "cert": ("cert_cmd", "cert", "Add names to the apiserver certificate of a running Kubernetes cluster, on every master."),
+    "join": ("day2_cmds", "join", "Add hosts to a running cluster (alias: scale-up)."),
+    "delete": ("day2_cmds", "delete", "Remove hosts from a cluster, or the whole cluster with -a (alias: scale-down)."),
     "infra": ("infra_cmd", "infra", "Cloud machines for a Clusterfile (provider AWS or ALI_CLOUD)."),
     "apply": ("infra_cmd", "apply_cluster",
              "Bring a cluster up from its Clusterfile: with provider AWS or ALI_CLOUD, create or..."),
 }
+
+#: Other names of verbs (sealer's): resolved before the table is looked up.
+ALIASES = {"scale-up": "join", "scale-down": "delete"}
 
 
 class LazyGroup(click.Group):
@@ -57,6 +62,7 @@ class LazyGroup(click.Group):
         return sorted({*super().list_commands(ctx), *LAZY_COMMANDS})
 
     def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        cmd_name = ALIASES.get(cmd_name, cmd_name)
         if cmd_name in LAZY_COMMANDS and cmd_name not in self.commands:
             import importlib
 

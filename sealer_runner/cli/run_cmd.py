@@ -126,7 +126,14 @@ def run(app: AppContext, image: str | None, clusterfile: Path | None, masters: s
     if spec.cluster.registry.external is not None and (not tag_list or "registry" in tag_list):
         _push_to_external(app, spec)
     app.info(f"Running {spec.cluster.image} on {len(spec.cluster.hosts)} host(s), cluster {spec.cluster.name}")
-    platforms: dict[str, str] = {}
+    apply_run(app, request, spec, text, started, tags=tag_list)
+
+
+def apply_run(app: AppContext, request, spec, text: str, started: float, *, tags: tuple[str, ...] = (),
+              verb: str = "run", platforms: dict[str, str] | None = None) -> None:
+    """Run *request*'s playbook with the live display; on success keep the applied state (*text* is the
+    Clusterfile as applied, *platforms* the platforms already known per host), else raise naming failures."""
+    platforms = dict(platforms or {})
     with RunDisplay(app) as display:
         def on_event(event: dict[str, Any]) -> None:
             platforms_from_event(event, platforms)
@@ -136,9 +143,9 @@ def run(app: AppContext, image: str | None, clusterfile: Path | None, masters: s
     display.summary(result)
     if not result.ok:
         lines = "\n".join(f"  {f}" for f in result.failures) or result.output_tail or f"  status {result.status}"
-        raise SealerError(f"run failed ({result.status}, rc {result.rc}):\n{lines}\n"
+        raise SealerError(f"{verb} failed ({result.status}, rc {result.rc}):\n{lines}\n"
                           f"artifacts for post-mortem: {result.artifacts}")
-    write_applied(app.root, spec, text, request.extravars, host_platforms=platforms, tags=tag_list)
+    write_applied(app.root, spec, text, request.extravars, host_platforms=platforms, tags=tags)
     app.info(f"Done in {time.monotonic() - started:.1f}s: {result.changed} change(s). Artifacts: {result.artifacts}")
     app.info(f"Applied state: {applied_dir(app.root, spec.cluster.name)} (`sealer_runner clusters`)")
 
@@ -190,19 +197,21 @@ def _yaml_mapping(text: str, where: str) -> Any:
         raise InputError(f"{where}: not YAML/JSON: {str(exc).splitlines()[0]}") from None
 
 
-def _pre_checks(app: AppContext, spec) -> None:
-    """`check --pre` before the run: warnings are shown, a failure stops the run before any change."""
+def _pre_checks(app: AppContext, spec, hosts: Sequence[str] | None = None) -> None:
+    """`check --pre` before the run (on *hosts* only when given): warnings are shown, a failure stops the
+    run before any change."""
     from ..run.remote import pre_check
 
     checked = time.monotonic()
-    report = pre_check(spec, app.store, app.root, ssh_key=_key(spec), registries=app.registries)
+    report = pre_check(spec, app.store, app.root, ssh_key=_key(spec), registries=app.registries, hosts=hosts)
     for finding in report.warnings:
         app.warn(f"{finding.host}: {finding.check}: {finding.detail}")
     if not report.ok:
         lines = "\n".join(f"  {f.host}: {f.check}: {f.detail}" for f in report.failed)
         raise SealerError(f"pre checks failed, no host was changed (see `sealer_runner check --pre`; "
                           f"--skip-checks to run anyway):\n{lines}")
-    app.info(f"Pre checks passed on {len(spec.cluster.hosts)} host(s) in {time.monotonic() - checked:.1f}s")
+    count = len(hosts) if hosts is not None else len(spec.cluster.hosts)
+    app.info(f"Pre checks passed on {count} host(s) in {time.monotonic() - checked:.1f}s")
 
 
 def _push_to_external(app: AppContext, spec) -> None:

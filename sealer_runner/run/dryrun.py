@@ -60,10 +60,14 @@ def run_plan(request: RunRequest, playbook: Path = RUN_PLAYBOOK) -> list[PlanSte
     """The run's plays in order, each with its hosts among the inventory's, for *request*."""
     plays = yaml.safe_load(playbook.read_text()) or []
     groups = _groups(request.inventory)
+    only = request.extravars.get("sealer_only_hosts")
+    groups["sealer_targets"] = groups.get("all", ()) if only is None else \
+        tuple(h for h in groups.get("all", ()) if h in set(only))
+    groups["sealer_members"] = tuple(h for h in groups.get("all", ()) if h not in groups["sealer_targets"])
     runtime = str(request.extravars.get("sealer_cluster_runtime", "none"))
     steps = []
     for play in plays:
-        hosts = tuple(groups.get(str(play.get("hosts", "all")), ()))
+        hosts = _pattern(str(play.get("hosts", "all")), groups)
         roles = [r if isinstance(r, dict) else {"role": r} for r in play.get("roles") or []]
         actions = tuple(str(r["role"]).rsplit(".", 1)[-1] for r in roles) or \
             tuple(str(t.get("name", "?")) for t in play.get("tasks") or [])
@@ -146,6 +150,16 @@ def render_plan(steps: Sequence[PlanStep]) -> list[str]:
         if not step.skipped:
             lines.append(f"      does:  {', '.join(step.actions)}")
     return lines
+
+
+def _pattern(pattern: str, groups: Mapping[str, tuple[str, ...]]) -> tuple[str, ...]:
+    """The hosts of a play's pattern: a group, or groups joined by ``:&`` (intersection), as the run's plays use."""
+    first, *others = pattern.split(":&")
+    hosts = groups.get(first.strip(), ())
+    for other in others:
+        keep = set(groups.get(other.strip(), ()))
+        hosts = tuple(h for h in hosts if h in keep)
+    return hosts
 
 
 def _groups(inventory: Mapping[str, Any]) -> dict[str, tuple[str, ...]]:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any, Callable, Mapping
+from typing import Any, Callable, Mapping, Sequence
 
 from ..clusterfile.models import Cluster, ClusterSpec
 from ..errors import InputError, SealerError
@@ -101,11 +101,18 @@ def collect_facts(request: RunRequest, on_event: EventHandler | None = None) -> 
 
 
 def pre_check(spec: ClusterSpec, store: Store, root: Path, *, ssh_key: Secret | None,
-              registries: Registries | None = None, on_event: EventHandler | None = None) -> CheckReport:
+              registries: Registries | None = None, on_event: EventHandler | None = None,
+              hosts: Sequence[str] | None = None) -> CheckReport:
     """The pre checks of a cluster, as ``check --pre`` runs them: the report, whose ``ok`` says whether a
-    run may go on (``run`` calls this first)."""
+    run may go on (``run`` calls this first). *hosts* limits them to those (``join``: the new ones; the
+    others run the cluster already, so its ports are in use there)."""
     request = check_request(spec, store, root, phase="pre", ssh_key=ssh_key, registries=registries)
-    return run_check(request, check_rules(spec.cluster, request.extravars), on_event)
+    rules = check_rules(spec.cluster, request.extravars)
+    if hosts is not None:
+        request = replace(request, limit=",".join(hosts))
+        rules = replace(rules, hosts=tuple(h for h in rules.hosts if h.ip in hosts),
+                        registry_hosts=tuple(h for h in rules.registry_hosts if h in hosts))
+    return run_check(request, rules, on_event)
 
 
 # ---- exec ----

@@ -1,0 +1,217 @@
+"""Day-2 verbs on a cluster this controller applied: ``join`` (alias ``scale-up``) and ``delete`` (alias
+``scale-down``). Each picks its cluster with ``--name`` or ``-f``, else the only one the store knows; the
+library parts are in sealer_runner/run/membership.py (which hosts) and collection/playbooks/*.yml."""
+
+from __future__ import annotations
+
+import shutil
+import sys
+import time
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import click
+import yaml
+
+from ..clusterfile import load_clusterfile, load_yaml_documents, read_clusterfile
+from ..clusterfile.models import ClusterSpec
+from ..errors import InputError, SealerError
+from ..run.cluster import ClusterState, build_request
+from ..run.membership import check_delete, check_join, parse_ips, with_hosts, without_hosts
+from ..run.runner import run as run_playbook
+from ..run.state import STATE_FILE, AppliedState, applied_dir, known_clusters, read_applied
+from .context import AppContext
+from .run_cmd import _key, _pre_checks, apply_run
+from .run_display import RunDisplay
+
+
+@dataclass(frozen=True)
+class Source:
+    """The cluster a day-2 verb works on: its Clusterfile text (with secrets when given by -f), where it came
+    from, and its applied state."""
+
+    text: str
+    where: str
+    state: AppliedState
+
+    def spec(self) -> ClusterSpec:
+        return load_clusterfile(self.text, self.where)
+
+
+def cluster_source(app: AppContext, clusterfile: Path | None, name: str | None) -> Source:
+    """``-f`` (whose cluster must have been applied from here, with the same name as ``--name``), else the
+    applied Clusterfile of ``--name``, else of the only applied cluster."""
+    if clusterfile is not None:
+        text = read_clusterfile(clusterfile, str(clusterfile))
+        spec = load_clusterfile(text, str(clusterfile))
+        if name and name != spec.cluster.name:
+            raise InputError(f"{clusterfile} is cluster {spec.cluster.name}, not {name}: nothing was changed")
+        path = applied_dir(app.root, spec.cluster.name) / STATE_FILE
+        if not path.is_file():
+            raise InputError(f"cluster {spec.cluster.name} was never applied from this controller (no {path}): "
+                             "`sealer_runner run` it first")
+        return Source(text, str(clusterfile), read_applied(path))
+    applied = [c for c in known_clusters(app.root) if c.state is not None and c.clusterfile is not None]
+    if name:
+        applied = [c for c in applied if c.name == name]
+        if not applied:
+            raise InputError(f"no applied cluster named {name} in {app.root / 'clusters'}")
+    elif len(applied) != 1:
+        names = ", ".join(c.name for c in applied) or f"none in {app.root / 'clusters'}"
+        raise InputError(f"say which cluster with --name or -f (applied clusters: {names})")
+    chosen = applied[0]
+    assert chosen.state is not None and chosen.clusterfile is not None
+    if chosen.state.ssh_password:
+        raise InputError(f"cluster {chosen.name} uses SSH passwords, which its saved Clusterfile does not keep: "
+                         "give the Clusterfile with -f")
+    return Source(read_clusterfile(chosen.clusterfile, str(chosen.clusterfile)), str(chosen.clusterfile),
+                  chosen.state)
+
+
+CLUSTER_OPTIONS = [
+    click.option("-f", "--clusterfile", type=click.Path(dir_okay=False, exists=True, path_type=Path),
+                 help="The cluster's Clusterfile [default: the applied one; SSH passwords need -f]."),
+    click.option("--name", help="The cluster's name [default: the only cluster applied from here]."),
+]
+
+
+def cluster_options(command):
+    for option in reversed(CLUSTER_OPTIONS):
+        command = option(command)
+    return command
+
+
+@click.command()
+@click.option("-m", "--masters", help="New master IPs: comma-separated, ranges allowed (10.0.0.5-10.0.0.6).")
+@click.option("-n", "--nodes", help="New node IPs: comma-separated, ranges allowed.")
+@cluster_options
+@click.option("--skip-checks", is_flag=True, help="Do not run the pre checks on the new hosts first.")
+@click.option("-v", "--verbose", "verbose", count=True, help="Ansible's verbosity (-v ... -vvvv).")
+@click.pass_obj
+def join(app: AppContext, masters: str | None, nodes: str | None, clusterfile: Path | None, name: str | None,
+         skip_checks: bool, verbose: int) -> None:
+    """Add hosts to a running cluster (alias: scale-up).
+
+    \b
+    Only the new hosts get the image, the Configs, the plugins, the container runtime and (Kubernetes)
+    kubeadm join: masters one at a time through master0, nodes in parallel through the VIP. The hosts
+    already in the cluster get only what changes for them: /etc/hosts lists the new hosts, nodes' lvscare
+    gets a new master, master0 issues the join token. The applied state then lists the new hosts (the
+    Clusterfile given with -f is not edited).
+
+    \b
+    Examples:
+      sealer_runner join -n 10.0.0.7,10.0.0.8
+      sealer_runner join -m 10.0.0.5 -f Clusterfile
+    """
+    started = time.monotonic()
+    new_masters, new_nodes = parse_ips(masters, "-m"), parse_ips(nodes, "-n")
+    source = cluster_source(app, clusterfile, name)
+    current = source.spec()
+    check_join(current, new_masters, new_nodes)
+    text = yaml.safe_dump_all(with_hosts(load_yaml_documents(source.text, source.where), new_masters, new_nodes,
+                                         source.where), sort_keys=False)
+    spec = load_clusterfile(text, source.where)
+    for warning in spec.warnings:
+        app.warn(warning)
+    new = [*new_masters, *new_nodes]
+    if not skip_checks:
+        _pre_checks(app, spec, hosts=new)
+    request = build_request(spec, app.store, app.root, ssh_key=_key(spec), registries=app.registries,
+                            verbosity=max(verbose, 1 if app.debug else 0))
+    request.extravars["sealer_only_hosts"] = new
+    for warning in request.warnings:
+        app.warn(warning)
+    app.info(f"Joining {', '.join(new)} to cluster {spec.cluster.name} ({len(current.cluster.hosts)} host(s) "
+             "already in it get only the membership changes)")
+    apply_run(app, request, spec, text, started, verb="join",
+              platforms={h.ip: h.platform for h in source.state.hosts if h.platform})
+
+
+@click.command()
+@click.option("-m", "--masters", help="Master IPs to remove: comma-separated, ranges allowed.")
+@click.option("-n", "--nodes", help="Node IPs to remove: comma-separated, ranges allowed.")
+@click.option("-a", "--all", "everything", is_flag=True, help="Remove the whole cluster from every host.")
+@cluster_options
+@click.option("--prune", is_flag=True,
+              help="Also remove the image's rootfs and layers, and containerd's data, from the hosts.")
+@click.option("--force", is_flag=True, help="Do not ask for confirmation (scripts, CI, AWX).")
+@click.option("-v", "--verbose", "verbose", count=True, help="Ansible's verbosity (-v ... -vvvv).")
+@click.pass_obj
+def delete(app: AppContext, masters: str | None, nodes: str | None, everything: bool, clusterfile: Path | None,
+           name: str | None, prune: bool, force: bool, verbose: int) -> None:
+    """Remove hosts from a cluster, or the whole cluster with -a (alias: scale-down).
+
+    \b
+    On each host that leaves: (Kubernetes) drained and deleted from the cluster by kubectl on master0,
+    then `kubeadm reset`; then everything sealer_runner installed is removed: its systemd units
+    (kubelet, lvscare, the registry, containerd when it installed it), their files, the binaries it
+    copied from the image, its /etc/hosts entries, the cluster CA in the trust store, its sysctl and
+    kernel-module drop-ins; with --prune also the rootfs, the layers and containerd's data. A host that
+    cannot be reached is removed from Kubernetes and from the state, with a warning. The hosts that stay
+    get the membership changes (/etc/hosts, lvscare's masters). master0 leaves only with -a.
+    Asks first on a terminal; --force does not ask.
+
+    \b
+    Examples:
+      sealer_runner delete -n 10.0.0.8
+      sealer_runner delete -a --prune --force
+    """
+    started = time.monotonic()
+    source = cluster_source(app, clusterfile, name)
+    current = source.spec()
+    cluster = current.cluster
+    if everything:
+        if masters or nodes:
+            raise InputError("delete: -a removes every host; do not also give -m/-n")
+        leaving = [h.ip for h in cluster.hosts]
+    else:
+        leaving = [*parse_ips(masters, "-m"), *parse_ips(nodes, "-n")]
+        check_delete(current, leaving)
+    _confirm(app, force, f"Remove {'the whole cluster' if everything else ', '.join(leaving)} "
+                         f"({cluster.name}){' and prune the rootfs' if prune else ''}?")
+    request = build_request(current, app.store, app.root, ssh_key=_key(current), registries=app.registries,
+                            verbosity=max(verbose, 1 if app.debug else 0))
+    state = ClusterState(app.root, cluster.name)
+    request = replace(request, playbook="delete.yml", private_dir=state.dir / "delete", tags=(), skip_tags=(),
+                      limit=None, extravars={**request.extravars, "sealer_delete_hosts": leaving,
+                                             "sealer_delete_all": everything, "sealer_prune": prune})
+    app.info(f"Removing {len(leaving)} host(s) from cluster {cluster.name}")
+    with RunDisplay(app) as display:
+        result = run_playbook(request, display)
+    display.summary(result)
+    unreachable = sorted(h for h, s in result.stats.items() if s.unreachable and h in leaving)
+    failed = [f for f in result.failures if not f.unreachable]
+    if failed or result.status not in ("successful", "failed"):
+        lines = "\n".join(f"  {f}" for f in failed) or result.output_tail or f"  status {result.status}"
+        raise SealerError(f"delete failed ({result.status}, rc {result.rc}); the state still lists every host:\n"
+                          f"{lines}\nartifacts for post-mortem: {result.artifacts}")
+    for host in unreachable:
+        app.warn(f"{host} could not be reached: it was removed from the cluster's state"
+                 f"{' and from Kubernetes' if source.state.runtime == 'kubernetes' else ''}, but its files stay")
+    if everything:
+        shutil.rmtree(state.dir, ignore_errors=True)
+        app.info(f"Done in {time.monotonic() - started:.1f}s: cluster {cluster.name} removed from every host; "
+                 "its state is gone from this controller")
+        return
+    text = yaml.safe_dump_all(without_hosts(load_yaml_documents(source.text, source.where), leaving, source.where),
+                              sort_keys=False)
+    spec = load_clusterfile(text, source.where)
+    members = build_request(spec, app.store, app.root, ssh_key=_key(spec), registries=app.registries,
+                            verbosity=max(verbose, 1 if app.debug else 0))
+    members.extravars["sealer_only_hosts"] = []  # no delivery: /etc/hosts and lvscare on the hosts that stay
+    app.info(f"Updating the {len(spec.cluster.hosts)} host(s) that stay")
+    apply_run(app, members, spec, text, started, verb="delete",
+              platforms={h.ip: h.platform for h in source.state.hosts if h.platform and h.ip not in leaving})
+
+
+def _confirm(app: AppContext, force: bool, question: str) -> None:
+    if force:
+        return
+    if not sys.stdin.isatty():
+        raise InputError("this removes hosts: confirm on a terminal, or pass --force")
+    if not click.confirm(question, default=False):
+        raise click.Abort()
+
+
+COMMANDS = [join, delete]

@@ -1,0 +1,126 @@
+"""Day 2 on booted hosts (systemd-nspawn), cluster runtime `none`: join, delete of one host, delete of the
+whole cluster, and the bad inputs that must change nothing. A host that leaves must be as clean as it was
+before the first run: every unit, file, mount and process of ours is listed before and after."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+
+from sealer_runner.cli.main import main as cli_main
+from tests.e2e.test_run import clusterfile, offline_cluster_image
+from tests.support.base_image import missing_binaries
+
+pytestmark = [pytest.mark.e2e]
+if missing_binaries():
+    pytestmark.append(pytest.mark.skip(reason=f"missing {missing_binaries()} (run scripts/install.sh)"))
+
+#: What a run may leave on a host, listed: files under the places the roles write, units, mounts, processes.
+SNAPSHOT = r"""
+for d in /etc/systemd/system /etc/containerd /etc/sealer /etc/kubernetes /etc/sysctl.d /etc/modules-load.d \
+         /usr/local/share/ca-certificates /usr/local/bin /usr/local/lib /usr/bin /var/lib/sealer \
+         /var/lib/containerd /var/lib/kubelet /run/containerd; do
+  [ -e "$d" ] && find "$d" -xdev | sed 's/^/path /'
+done
+echo "hosts $(md5sum < /etc/hosts)"
+echo "ca-bundle $(md5sum < /etc/ssl/certs/ca-certificates.crt)"
+echo "ca-links $(ls /etc/ssl/certs | md5sum)"
+systemctl list-units --all --plain --no-legend | awk '{print "unit " $1}' | grep -E 'sealer|containerd|kubelet|registry'
+findmnt -rn -o TARGET | grep -E 'sealer|containerd|kubelet' | sed 's/^/mount /'
+ps -eo args | grep -E '(containerd|registry|kubelet|lvscare|layer-server)' | grep -v grep | sed 's/^/process /'
+exit 0
+"""
+
+
+def snapshot(host) -> list[str]:
+    return sorted(host.ssh(SNAPSHOT, check=True).stdout.splitlines())
+
+
+def changes(err: str) -> dict[str, int]:
+    """Changed tasks per host, from the run's summary table."""
+    return {row.split()[0]: int(row.split()[2]) for row in err.splitlines()
+            if re.match(r"^\d+\.\d+\.\d+\.\d+\s+\d+\s+\d+\s", row)}
+
+
+def names_block(host) -> list[str]:
+    """The lines of the cluster's host-names block in the host's /etc/hosts."""
+    text = host.ssh("cat /etc/hosts", check=True).stdout
+    block = re.search(r"# BEGIN sealer_runner hosts of cluster e2e\n(.*?)# END", text, re.S)
+    return block.group(1).splitlines() if block else []
+
+
+def sr(root: Path, capsys, *argv: str) -> tuple[int, str]:
+    capsys.readouterr()
+    rc = cli_main(["--root", str(root), *argv])
+    captured = capsys.readouterr()
+    return rc, captured.err + captured.out
+
+
+def test_join_delete_and_delete_all_leave_clean_hosts(tmp_path, test_hosts_factory, capsys):
+    root = tmp_path / "store"
+    image = offline_cluster_image(tmp_path, root)
+    with test_hosts_factory(3) as hosts:
+        fresh = {h.name: snapshot(h) for h in hosts}
+        cf = clusterfile(tmp_path / "Clusterfile", image, [hosts[0].ip], [hosts[1].ip], hosts[0].key)
+        rc, err = sr(root, capsys, "run", "-f", str(cf))
+        assert rc == 0, err
+        assert hosts[2].ssh("test -e /var/lib/sealer").returncode != 0, "host 3 is not in the cluster yet"
+        layers_mark = [h.rootfs / "var/lib/sealer/data/e2e/rootfs/.sealer-layers.json" for h in hosts[:2]]
+        before = [p.stat().st_mtime_ns for p in layers_mark]
+
+        # join: only the new host gets the image, the runtime, the plugins; the others their /etc/hosts
+        rc, err = sr(root, capsys, "join", "-n", hosts[2].ip)
+        assert rc == 0, err
+        changed = changes(err)
+        assert changed[hosts[2].ip] > 5, err
+        assert changed[hosts[0].ip] <= 1 and changed[hosts[1].ip] <= 1, err
+        assert [p.stat().st_mtime_ns for p in layers_mark] == before, "no delivery to the hosts already there"
+        assert hosts[2].ssh("systemctl is-active containerd", check=True).stdout.strip() == "active"
+        assert hosts[2].ssh("cat /root/post-init-host.stamp", check=True).stdout.strip() == hosts[2].name
+        pulled = hosts[2].ssh(["ctr", "-n", "e2e", "images", "pull", "--hosts-dir", "/etc/containerd/certs.d",
+                               "docker.io/library/nginx:1.25"], timeout=120)
+        assert pulled.returncode == 0, pulled.stderr  # from master0's registry, through the new /etc/hosts
+        assert hosts[0].ssh("cat /root/launched.log", check=True).stdout == "launched\n", "apps not launched again"
+        for host in hosts:
+            assert f"{hosts[2].ip} {hosts[2].name}" in names_block(host), host.name
+        rc, out = sr(root, capsys, "clusters", "--json")
+        (listed,) = json.loads(out[out.index("["):])
+        assert rc == 0 and listed["name"] == "e2e" and listed["hosts"] == 3, out
+        state = json.loads((root / "clusters/e2e/applied/state.json").read_text())
+        assert [h["ip"] for h in state["hosts"]] == [h.ip for h in hosts]
+        assert all(h["platform"] == "linux/amd64" for h in state["hosts"]), state["hosts"]
+
+        # bad input changes nothing (exit 2)
+        rc, err = sr(root, capsys, "join", "-n", hosts[1].ip)
+        assert rc == 2 and "already in cluster e2e" in err, err
+        rc, err = sr(root, capsys, "delete", "-n", "10.248.0.250", "--force")
+        assert rc == 2 and "not in cluster e2e" in err, err
+        rc, err = sr(root, capsys, "delete", "-m", hosts[0].ip, "--force")
+        assert rc == 2 and "master0" in err, err
+        rc, err = sr(root, capsys, "delete", "-n", hosts[1].ip)  # no terminal, no --force
+        assert rc == 2 and "--force" in err, err
+        rc, err = sr(root, capsys, "join", "-n", hosts[1].ip, "--name", "other")
+        assert rc == 2 and "no applied cluster named other" in err, err
+
+        # delete one host: it is as clean as before the first run; the others forget it
+        rc, err = sr(root, capsys, "delete", "-n", hosts[2].ip, "--prune", "--force")
+        assert rc == 0, err
+        assert snapshot(hosts[2]) == fresh[hosts[2].name]
+        for host in hosts[:2]:
+            assert names_block(host) == [f"{h.ip} {h.name}" for h in hosts[:2]], host.name
+        state = json.loads((root / "clusters/e2e/applied/state.json").read_text())
+        assert [h["ip"] for h in state["hosts"]] == [hosts[0].ip, hosts[1].ip]
+        rc, err = sr(root, capsys, "run", "-f", str(cf))
+        assert rc == 0 and ": 0 change(s)" in err, "the Clusterfile and the hosts agree again"
+
+        # the same host joins again, then the whole cluster goes
+        rc, err = sr(root, capsys, "scale-up", "-n", hosts[2].ip)
+        assert rc == 0, err
+        rc, err = sr(root, capsys, "delete", "-a", "--prune", "--force")
+        assert rc == 0, err
+        for host in hosts:
+            assert snapshot(host) == fresh[host.name], host.name
+        assert not (root / "clusters/e2e").exists()
