@@ -107,23 +107,29 @@ def join(app: AppContext, masters: str | None, nodes: str | None, clusterfile: P
     started = time.monotonic()
     new_masters, new_nodes = parse_ips(masters, "-m"), parse_ips(nodes, "-n")
     source = cluster_source(app, clusterfile, name)
-    current = source.spec()
-    check_join(current, new_masters, new_nodes)
+    check_join(source.spec(), new_masters, new_nodes)
     text = yaml.safe_dump_all(with_hosts(load_yaml_documents(source.text, source.where), new_masters, new_nodes,
                                          source.where), sort_keys=False)
+    deliver_to(app, text, source, [*new_masters, *new_nodes], skip_checks=skip_checks, verbose=verbose,
+               started=started)
+
+
+def deliver_to(app: AppContext, text: str, source: Source, new: list[str], *, skip_checks: bool, verbose: int,
+               started: float) -> None:
+    """The cluster of Clusterfile *text* (which lists *new*): the delivery phases on the *new* hosts only, the
+    membership changes on the others; the applied state becomes *text*."""
     spec = load_clusterfile(text, source.where)
     for warning in spec.warnings:
         app.warn(warning)
-    new = [*new_masters, *new_nodes]
     if not skip_checks:
         _pre_checks(app, spec, hosts=new)
     request = build_request(spec, app.store, app.root, ssh_key=_key(spec), registries=app.registries,
                             verbosity=max(verbose, 1 if app.debug else 0))
-    request.extravars["sealer_only_hosts"] = new
+    request.extravars["sealer_only_hosts"] = list(new)
     for warning in request.warnings:
         app.warn(warning)
-    app.info(f"Joining {', '.join(new)} to cluster {spec.cluster.name} ({len(current.cluster.hosts)} host(s) "
-             "already in it get only the membership changes)")
+    app.info(f"Joining {', '.join(new)} to cluster {spec.cluster.name} ({len(spec.cluster.hosts) - len(new)} "
+             "host(s) already in it get only the membership changes)")
     apply_run(app, request, spec, text, started, verb="join",
               platforms={h.ip: h.platform for h in source.state.hosts if h.platform})
 
@@ -160,16 +166,28 @@ def delete(app: AppContext, masters: str | None, nodes: str | None, everything: 
     started = time.monotonic()
     source = cluster_source(app, clusterfile, name)
     current = source.spec()
-    cluster = current.cluster
     if everything:
         if masters or nodes:
             raise InputError("delete: -a removes every host; do not also give -m/-n")
-        leaving = [h.ip for h in cluster.hosts]
+        leaving = [h.ip for h in current.cluster.hosts]
     else:
         leaving = [*parse_ips(masters, "-m"), *parse_ips(nodes, "-n")]
         check_delete(current, leaving)
     _confirm(app, force, f"Remove {'the whole cluster' if everything else ', '.join(leaving)} "
-                         f"({cluster.name}){' and prune the rootfs' if prune else ''}?")
+                         f"({current.cluster.name}){' and prune the rootfs' if prune else ''}?")
+    remaining = None if everything else yaml.safe_dump_all(
+        without_hosts(load_yaml_documents(source.text, source.where), leaving, source.where), sort_keys=False)
+    remove_hosts(app, source, leaving, remaining, prune=prune, verbose=verbose, started=started)
+
+
+def remove_hosts(app: AppContext, source: Source, leaving: list[str], remaining: str | None, *, prune: bool,
+                 verbose: int, started: float) -> None:
+    """*leaving* hosts of the cluster of *source* leave (sealer.cluster.delete); then the hosts of Clusterfile
+    *remaining* get the membership changes and it becomes the applied state. *remaining* None: the whole
+    cluster goes, and its state with it."""
+    current = source.spec()
+    cluster = current.cluster
+    everything = remaining is None
     request = build_request(current, app.store, app.root, ssh_key=_key(current), registries=app.registries,
                             verbosity=max(verbose, 1 if app.debug else 0))
     state = ClusterState(app.root, cluster.name)
@@ -180,8 +198,8 @@ def delete(app: AppContext, masters: str | None, nodes: str | None, everything: 
     with RunDisplay(app) as display:
         result = run_playbook(request, display)
     display.summary(result)
-    unreachable = sorted(h for h, s in result.stats.items() if s.unreachable and h in leaving)
-    failed = [f for f in result.failures if not f.unreachable]
+    unreachable = sorted(f.host for f in result.failures if f.unreachable and f.host in leaving)
+    failed = [f for f in result.failures if not (f.unreachable and f.host in leaving)]
     if failed or result.status not in ("successful", "failed"):
         lines = "\n".join(f"  {f}" for f in failed) or result.output_tail or f"  status {result.status}"
         raise SealerError(f"delete failed ({result.status}, rc {result.rc}); the state still lists every host:\n"
@@ -189,20 +207,130 @@ def delete(app: AppContext, masters: str | None, nodes: str | None, everything: 
     for host in unreachable:
         app.warn(f"{host} could not be reached: it was removed from the cluster's state"
                  f"{' and from Kubernetes' if source.state.runtime == 'kubernetes' else ''}, but its files stay")
-    if everything:
+    if remaining is None:
         shutil.rmtree(state.dir, ignore_errors=True)
         app.info(f"Done in {time.monotonic() - started:.1f}s: cluster {cluster.name} removed from every host; "
                  "its state is gone from this controller")
         return
-    text = yaml.safe_dump_all(without_hosts(load_yaml_documents(source.text, source.where), leaving, source.where),
-                              sort_keys=False)
-    spec = load_clusterfile(text, source.where)
+    spec = load_clusterfile(remaining, source.where)
     members = build_request(spec, app.store, app.root, ssh_key=_key(spec), registries=app.registries,
                             verbosity=max(verbose, 1 if app.debug else 0))
     members.extravars["sealer_only_hosts"] = []  # no delivery: /etc/hosts and lvscare on the hosts that stay
     app.info(f"Updating the {len(spec.cluster.hosts)} host(s) that stay")
-    apply_run(app, members, spec, text, started, verb="delete",
+    apply_run(app, members, spec, remaining, started, verb="delete",
               platforms={h.ip: h.platform for h in source.state.hosts if h.platform and h.ip not in leaving})
+
+
+@click.command("apply")
+@click.option("-f", "--clusterfile", required=True, type=click.Path(dir_okay=False, exists=True, path_type=Path),
+              help="The cluster as it should be.")
+@click.option("--plan", "plan_only", is_flag=True,
+              help="Print per host what would change and change nothing: exit 0 when nothing would, 3 when "
+                   "changes are pending.")
+@click.option("--json", "as_json", is_flag=True, help="With --plan: print the plan as JSON.")
+@click.option("--force", is_flag=True, help="Do not ask before hosts leave (scripts, CI, AWX).")
+@click.option("--prune", is_flag=True, help="Hosts that leave also lose the rootfs, layers and containerd's data.")
+@click.option("--skip-checks", is_flag=True, help="Do not run the pre checks on hosts that join.")
+@click.option("--wait-ssh", type=click.FloatRange(min=0), default=300, show_default=True, metavar="SECONDS",
+              help="Cloud machines: wait this long for their SSH port before running (0: do not wait).")
+@click.option("-v", "--verbose", "verbose", count=True, help="Ansible's verbosity (-v ... -vvvv).")
+@click.pass_context
+def apply_cluster(ctx: click.Context, clusterfile: Path, plan_only: bool, as_json: bool, force: bool, prune: bool,
+                  skip_checks: bool, wait_ssh: float, verbose: int) -> None:
+    """Make a cluster what its Clusterfile says: compare it with the applied state and act.
+
+    \b
+    Hosts that are new join (only they get the delivery), hosts that are gone leave (asks first; --force),
+    and when anything else changed (the image, Configs, plugins, env, registry, a host group's labels,
+    taints or env) every host runs again, changing only what differs. A cluster never applied from here
+    is run. With provider AWS or ALI_CLOUD its machines are created or reconciled first (`infra apply`).
+    `--plan` changes nothing and exits 3 when changes are pending (0 when none): gate CI or AWX on it.
+
+    \b
+    Examples:
+      sealer_runner apply -f Clusterfile --plan
+      sealer_runner apply -f Clusterfile --plan --json | jq '.hosts[] | select(.action != "no change")'
+      sealer_runner apply -f Clusterfile
+    """
+
+    from ..run.plan import plan_cluster
+    from .run_cmd import run
+
+    app: AppContext = ctx.obj
+    started = time.monotonic()
+    text = read_clusterfile(clusterfile, str(clusterfile))
+    spec = load_clusterfile(text, str(clusterfile))
+    if spec.cluster.provider and not plan_only:
+        from ..clusterfile.models import CLOUD_PROVIDERS
+        from ..run.infra import wait_for_ssh, with_machines
+        from .infra_cmd import apply as infra_apply
+
+        if spec.cluster.provider in CLOUD_PROVIDERS:
+            ctx.invoke(infra_apply, clusterfile=clusterfile)
+            if wait_ssh:
+                app.info("Waiting for SSH on the machines")
+                wait_for_ssh(with_machines(spec, app.root), wait_ssh)
+    state_path = applied_dir(app.root, spec.cluster.name) / STATE_FILE
+    if not state_path.is_file():
+        if plan_only:
+            _print_plan(app, {"cluster": spec.cluster.name, "pending": True, "never_applied": True,
+                              "hosts": [{"ip": h.ip, "roles": list(h.roles), "action": "run", "reasons": []}
+                                        for h in spec.cluster.hosts]} if as_json else None,
+                        [f"cluster {spec.cluster.name} was never applied from here: every host would be run "
+                         f"({len(spec.cluster.hosts)})"])
+            raise click.exceptions.Exit(3)
+        ctx.invoke(run, clusterfile=clusterfile, verbose=verbose, skip_checks=skip_checks)
+        return
+    source = Source(text, str(clusterfile), read_applied(state_path))
+    applied_text = read_clusterfile(applied_dir(app.root, spec.cluster.name) / "Clusterfile", "applied Clusterfile")
+    plan = plan_cluster(spec, text, source.state, applied_text, image_digest=_image_digest(app, spec))
+    if plan_only:
+        _print_plan(app, plan.to_json() if as_json else None, plan.lines() or ["no host"])
+        raise click.exceptions.Exit(3 if plan.pending else 0)
+    if not plan.pending:
+        app.info(f"Nothing to change: cluster {spec.cluster.name} is as its Clusterfile says (hosts, image, "
+                 "Configs, plugins). `sealer_runner run` checks every host for drift.")
+        return
+    for line in plan.lines():
+        app.info(line)
+    documents = load_yaml_documents(text, str(clusterfile))
+    joining = [h.ip for h in plan.joining]
+    leaving = [h.ip for h in plan.leaving]
+    if leaving:
+        _confirm(app, force, f"Remove {', '.join(leaving)} from cluster {spec.cluster.name}?")
+        masters = [h.ip for h in plan.leaving if "master" in h.roles]
+        nodes = [h.ip for h in plan.leaving if "master" not in h.roles]
+        before = yaml.safe_dump_all(with_hosts(without_hosts(documents, joining), masters, nodes), sort_keys=False)
+        after = yaml.safe_dump_all(without_hosts(documents, joining), sort_keys=False) if joining else text
+        remove_hosts(app, Source(before, str(clusterfile), source.state), leaving, after, prune=prune,
+                     verbose=verbose, started=started)
+        source = Source(after, str(clusterfile), read_applied(state_path))
+    if plan.rerun:
+        app.info("Running every host again: " + "; ".join(plan.rerun))
+        ctx.invoke(run, clusterfile=clusterfile, verbose=verbose, skip_checks=skip_checks)
+    elif joining:
+        deliver_to(app, text, source, joining, skip_checks=skip_checks, verbose=verbose, started=started)
+
+
+def _print_plan(app: AppContext, data, lines: list[str]) -> None:
+    import json
+
+    if data is not None:
+        click.echo(json.dumps(data, indent=2))
+    else:
+        for line in lines:
+            app.out.print(line, markup=False, highlight=False)
+
+
+def _image_digest(app: AppContext, spec: ClusterSpec) -> str:
+    """The digest a run would record for the Clusterfile's image, from the local store ("" if not there)."""
+    from ..run.cluster import host_manifest, image_vars
+
+    try:
+        image, chosen = host_manifest(app.store, spec.cluster.image)
+        return str(image_vars(app.store, image, chosen).get("sealer_image_digest") or "")
+    except SealerError:
+        return ""
 
 
 def _confirm(app: AppContext, force: bool, question: str) -> None:
@@ -214,4 +342,4 @@ def _confirm(app: AppContext, force: bool, question: str) -> None:
         raise click.Abort()
 
 
-COMMANDS = [join, delete]
+COMMANDS = [join, delete, apply_cluster]

@@ -10,7 +10,6 @@ import click
 from rich.markup import escape
 
 from ..clusterfile import load_clusterfile, read_clusterfile
-from ..clusterfile.models import CLOUD_PROVIDERS
 from ..errors import InputError
 from ..run.infra import (
     InfraOutcome,
@@ -18,8 +17,6 @@ from ..run.infra import (
     check_outcome,
     forget_record,
     run_infra,
-    wait_for_ssh,
-    with_machines,
     write_record,
 )
 from .context import AppContext
@@ -130,28 +127,4 @@ def delete(app: AppContext, clusterfile: Path, force: bool) -> None:
     _calls(app, outcome, started)
 
 
-@click.command("apply")
-@CLUSTERFILE
-@click.option("--wait-ssh", type=click.FloatRange(min=0), default=300, show_default=True, metavar="SECONDS",
-              help="Cloud machines: wait this long for their SSH port before running (0: do not wait).")
-@click.pass_context
-def apply_cluster(ctx: click.Context, clusterfile: Path, wait_ssh: float) -> None:
-    """Bring a cluster up from its Clusterfile: with provider AWS or ALI_CLOUD, create or reconcile its
-    machines first (`infra apply`); then run its image on them (`run`).
-
-    \b
-    Example:
-      sealer_runner apply -f Clusterfile
-    """
-    from .run_cmd import run
-
-    spec = load_clusterfile(read_clusterfile(clusterfile, str(clusterfile)), str(clusterfile))
-    if spec.cluster.provider in CLOUD_PROVIDERS:
-        ctx.invoke(apply, clusterfile=clusterfile)
-        if wait_ssh:
-            ctx.obj.info("Waiting for SSH on the machines")
-            wait_for_ssh(with_machines(spec, ctx.obj.root), wait_ssh)
-    ctx.invoke(run, clusterfile=clusterfile)
-
-
-COMMANDS = [infra, apply_cluster]
+COMMANDS = [infra]

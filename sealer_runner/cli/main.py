@@ -47,8 +47,8 @@ LAZY_COMMANDS: dict[str, tuple[str, str, str]] = {
     "join": ("day2_cmds", "join", "Add hosts to a running cluster (alias: scale-up)."),
     "delete": ("day2_cmds", "delete", "Remove hosts from a cluster, or the whole cluster with -a (alias: scale-down)."),
     "infra": ("infra_cmd", "infra", "Cloud machines for a Clusterfile (provider AWS or ALI_CLOUD)."),
-    "apply": ("infra_cmd", "apply_cluster",
-             "Bring a cluster up from its Clusterfile: with provider AWS or ALI_CLOUD, create or..."),
+    "apply": ("day2_cmds", "apply_cluster",
+              "Make a cluster what its Clusterfile says: compare it with the applied state and act."),
 }
 
 #: Other names of verbs (sealer's): resolved before the table is looked up.
@@ -143,8 +143,9 @@ def main(argv: list[str] | None = None) -> int:
     """Entry point: run the CLI and map errors to exit codes."""
     debug = "-d" in (argv or sys.argv[1:]) or "--debug" in (argv or sys.argv[1:])
     try:
-        cli.main(args=argv, prog_name="sealer_runner", standalone_mode=False)
-        return 0
+        # without standalone mode, click returns a command's exit code (ctx.exit / Exit, e.g. apply --plan's 3)
+        result = cli.main(args=argv, prog_name="sealer_runner", standalone_mode=False)
+        return result if isinstance(result, int) else 0
     except click.exceptions.Exit as exc:
         return exc.exit_code
     except click.Abort:

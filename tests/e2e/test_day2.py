@@ -105,8 +105,19 @@ def test_join_delete_and_delete_all_leave_clean_hosts(tmp_path, test_hosts_facto
         rc, err = sr(root, capsys, "join", "-n", hosts[1].ip, "--name", "other")
         assert rc == 2 and "no applied cluster named other" in err, err
 
-        # delete one host: it is as clean as before the first run; the others forget it
-        rc, err = sr(root, capsys, "delete", "-n", hosts[2].ip, "--prune", "--force")
+        # apply --plan: the Clusterfile that lists the three hosts is what is applied (exit 0)
+        three = clusterfile(tmp_path / "Clusterfile.three", image, [hosts[0].ip], [hosts[1].ip, hosts[2].ip],
+                            hosts[0].key)
+        rc, out = sr(root, capsys, "apply", "-f", str(three), "--plan")
+        assert rc == 0 and out.count("no change") == 3, out
+
+        # one host less: the plan says it leaves (exit 3); apply removes it, clean as before the first run
+        rc, out = sr(root, capsys, "apply", "-f", str(cf), "--plan", "--json")
+        plan = json.loads(out[out.index("{"):])
+        assert rc == 3 and plan["pending"], out
+        assert {h["ip"]: h["action"] for h in plan["hosts"]} == {hosts[0].ip: "no change", hosts[1].ip: "no change",
+                                                                 hosts[2].ip: "leave"}
+        rc, err = sr(root, capsys, "apply", "-f", str(cf), "--prune", "--force")
         assert rc == 0, err
         assert snapshot(hosts[2]) == fresh[hosts[2].name]
         for host in hosts[:2]:
@@ -116,7 +127,29 @@ def test_join_delete_and_delete_all_leave_clean_hosts(tmp_path, test_hosts_facto
         rc, err = sr(root, capsys, "run", "-f", str(cf))
         assert rc == 0 and ": 0 change(s)" in err, "the Clusterfile and the hosts agree again"
 
-        # the same host joins again, then the whole cluster goes
+        # the host back through apply: a join (only it gets the delivery), then nothing pending
+        rc, out = sr(root, capsys, "apply", "-f", str(three), "--plan")
+        assert rc == 3 and re.search(rf"^{re.escape(hosts[2].ip)}\s+node\s+join$", out, re.M), out
+        rc, err = sr(root, capsys, "apply", "-f", str(three))
+        assert rc == 0, err
+        changed = changes(err)
+        assert changed[hosts[0].ip] <= 1 and changed[hosts[1].ip] <= 1 and changed[hosts[2].ip] > 5, err
+        assert sr(root, capsys, "apply", "-f", str(three), "--plan")[0] == 0
+
+        # a Config changed: every host runs again, and gets it
+        three.write_text(three.read_text().replace("limit=42", "limit=43"))
+        rc, out = sr(root, capsys, "apply", "-f", str(three), "--plan")
+        assert rc == 3 and "re-run because: Config override changed" in out and out.count("re-run") >= 3, out
+        rc, err = sr(root, capsys, "apply", "-f", str(three))
+        assert rc == 0, err
+        for host in hosts:
+            assert (host.rootfs / "var/lib/sealer/data/e2e/rootfs/etc/override.conf").read_text() == "limit=43\n"
+        assert sr(root, capsys, "apply", "-f", str(three), "--plan")[0] == 0
+
+        # delete one host by IP, and the same host joins again (scale-down / scale-up); then the whole cluster goes
+        rc, err = sr(root, capsys, "scale-down", "-n", hosts[2].ip, "--prune", "--force")
+        assert rc == 0, err
+        assert snapshot(hosts[2]) == fresh[hosts[2].name]
         rc, err = sr(root, capsys, "scale-up", "-n", hosts[2].ip)
         assert rc == 0, err
         rc, err = sr(root, capsys, "delete", "-a", "--prune", "--force")

@@ -292,3 +292,35 @@ def test_kubeadm_ha_three_masters_two_nodes(tmp_path, test_hosts_factory, capsys
         config = {d["kind"]: d for d in yaml.safe_load_all((masters[0].rootfs / "etc/kubernetes/kubeadm.yaml")
                                                            .read_text())}
         assert "203.0.113.10" in config["ClusterConfiguration"]["apiServer"]["certSANs"]
+
+        # day 2: a master leaves (drained and deleted by kubectl on master0, kubeadm reset on it, the nodes'
+        # lvscare forgets it) and joins again (control-plane join through master0, lvscare gets it back)
+        table = nodes[0].rootfs / "var/lib/kube-standin/ipvs.json"
+        before = {h.name: len(log_of(h)) for h in hosts}
+        capsys.readouterr()
+        assert cli_main(["--root", str(root), "delete", "-m", masters[2].ip, "--force"]) == 0, capsys.readouterr().err
+        new = {h.name: log_of(h)[before[h.name]:] for h in hosts}
+        on_master0 = [e["argv"][1:3] for e in new[masters[0].name] if e["tool"] == "kubectl"]
+        assert on_master0[-2:] == [["drain", masters[2].name], ["delete", "node"]], on_master0
+        assert [e["argv"][:2] for e in new[masters[2].name] if e["tool"] == "kubeadm"] == [["reset", "--force"]]
+        assert not any(e["tool"] == "kubeadm" for h in [*masters[:2], *nodes] for e in new[h.name])
+        for node in nodes:
+            real = json.loads((node.rootfs / "var/lib/kube-standin/ipvs.json").read_text())[f"{VIP}:6443"]["real"]
+            assert sorted(real) == sorted(f"{m.ip}:6443" for m in masters[:2]), real
+        assert not (masters[2].rootfs / "etc/systemd/system/kubelet.service").exists()
+        assert masters[2].ssh("systemctl is-active kubelet").stdout.strip() != "active"
+        listed = json.loads(masters[0].ssh("kubectl --kubeconfig /etc/kubernetes/admin.conf get nodes -o json",
+                                           check=True).stdout)["items"]
+        assert masters[2].name not in {n["metadata"]["name"] for n in listed} and len(listed) == 4
+
+        before = {h.name: len(log_of(h)) for h in hosts}
+        assert cli_main(["--root", str(root), "join", "-m", masters[2].ip]) == 0, capsys.readouterr().err
+        new = {h.name: [e for e in log_of(h)[before[h.name]:] if e["tool"] == "kubeadm"] for h in hosts}
+        assert [e["argv"][:3] for e in new[masters[0].name]] == [["token", "create", "--print-join-command"],
+                                                               ["init", "phase", "upload-certs"]], new
+        (rejoined,) = new[masters[2].name]
+        assert rejoined["control_plane"] and rejoined["endpoint"] == f"{masters[0].ip}:6443" and not rejoined.get("error")
+        assert not any(new[h.name] for h in [masters[1], *nodes]), "the other hosts run no kubeadm"
+        real = json.loads(table.read_text())[f"{VIP}:6443"]["real"]
+        assert sorted(real) == sorted(f"{m.ip}:6443" for m in masters), real
+        assert ": 0 change(s)" in run(root, cf, capsys)

@@ -3,7 +3,8 @@ host (one whose /etc/kubernetes/manifests holds kube-apiserver.yaml, as the real
 pod), over HTTPS on port 6443. It answers /healthz (so lvscare's care loop sees live masters), and keeps
 the cluster's state the stand-ins share across hosts: on master0, which holds what init issued
 (/etc/kubernetes/standin-issued), it checks each join's token, CA hash and certificate key against it and
-registers the node; the other masters forward those calls to master0. `kubectl get nodes` reads it.
+registers the node; the other masters forward those calls to master0. `kubectl get nodes` reads it,
+`kubectl drain` marks a node unschedulable, `kubectl delete node` removes it.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ def node_object(node: dict) -> dict:
     if node.get("control_plane"):
         labels["node-role.kubernetes.io/control-plane"] = ""
     return {"apiVersion": "v1", "kind": "Node", "metadata": {"name": node["name"], "labels": labels},
-            "spec": {"taints": node.get("taints", [])},
+            "spec": {"taints": node.get("taints", []), "unschedulable": bool(node.get("unschedulable"))},
             "status": {"addresses": [{"type": "InternalIP", "address": node["ip"]},
                                      {"type": "Hostname", "address": node["name"]}],
                        "conditions": [{"type": "Ready", "status": "True"}]}}
@@ -75,6 +76,12 @@ def handle(method: str, path: str, body: dict, origin_ip: str) -> tuple[int, obj
             nodes.append({"name": body["name"], "ip": body["ip"], "control_plane": bool(body.get("control_plane"))})
             write(NODES, json.dumps(nodes, indent=1))
             return 200, {"origin": f"{origin_ip}:{APISERVER_PORT}"}
+        if method == "DELETE" and path.startswith("/api/v1/nodes/"):
+            name = path.rsplit("/", 1)[1]
+            if not any(n["name"] == name for n in nodes):
+                return 404, {"error": f'nodes "{name}" not found'}
+            write(NODES, json.dumps([n for n in nodes if n["name"] != name], indent=1))
+            return 200, {"kind": "Status", "status": "Success", "details": {"name": name, "kind": "nodes"}}
         if method == "POST" and path.startswith("/standin/nodes/"):
             name = path.rsplit("/", 1)[1]
             match = [n for n in nodes if n["name"] == name]
@@ -91,6 +98,8 @@ def handle(method: str, path: str, body: dict, origin_ip: str) -> tuple[int, obj
             for new in body.get("taints", []):
                 taints = [t for t in taints if (t["key"], t["effect"]) != (new["key"], new["effect"])] + [new]
             node["taints"] = taints
+            if "unschedulable" in body:
+                node["unschedulable"] = bool(body["unschedulable"])
             write(NODES, json.dumps(nodes, indent=1))
             return 200, node_object(node)
     return 404, {"error": f"{method} {path}: not known to the stand-in apiserver"}
@@ -127,6 +136,9 @@ class Handler(BaseHTTPRequestHandler):
 
     def do_POST(self) -> None:  # noqa: N802
         self._serve("POST")
+
+    def do_DELETE(self) -> None:  # noqa: N802
+        self._serve("DELETE")
 
     def log_message(self, *args) -> None:
         pass

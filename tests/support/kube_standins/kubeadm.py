@@ -57,6 +57,8 @@ UPLOAD_CERTS = {"upload-certs": False, "certificate-key": True, "config": True, 
 CERTS_APISERVER = {"config": True, "cert-dir": True, "apiserver-advertise-address": True,
                    "apiserver-cert-extra-sans": True, "control-plane-endpoint": True, "kubernetes-version": True,
                    "service-cidr": True, "service-dns-domain": True, **GLOBAL}
+RESET = {"force": False, "cri-socket": True, "cert-dir": True, "cleanup-tmp-dir": False, "kubeconfig": True,
+         "skip-phases": True, "ignore-preflight-errors": True, "dry-run": False, "config": True, **GLOBAL}
 UPLOAD_CONFIG = {"config": True, "kubeconfig": True, "cri-socket": True, "kubernetes-version": True, **GLOBAL}
 MIXABLE = {"config", "ignore-preflight-errors", "dry-run", "kubeconfig", "node-name", "kubeconfig-dir",
            "upload-certs", "print-join-command", "rootfs", "v", "log-file"}
@@ -80,10 +82,10 @@ def run(argv: list[str]) -> dict:
         return upload_config(argv[4:])
     if argv[:2] == ["token", "create"]:
         return token_create(argv[2:])
-    commands = {"init": init, "join": join, "version": version}
+    commands = {"init": init, "join": join, "reset": reset, "version": version}
     if not argv or argv[0] not in commands:
         raise StandinError(f"unknown command {argv[:1]} for kubeadm (the stand-in knows init, join, token create, "
-                           "init phase upload-certs, init phase certs apiserver, init phase upload-config kubeadm, version)")
+                           "reset, init phase upload-certs, init phase certs apiserver, init phase upload-config kubeadm, version)")
     return commands[argv[0]](argv[1:])
 
 
@@ -402,6 +404,36 @@ def upload_certs(argv: list[str]) -> dict:
     print("[upload-certs] Storing the certificates in Secret \"kubeadm-certs\" in the \"kube-system\" Namespace\n"
           f"[upload-certs] Using certificate key:\n{key}")
     return {"issued": {"certificate_key": key}}
+
+
+def reset(argv: list[str]) -> dict:
+    """As kubeadm reset: without --force it asks (no terminal here: refused); stops the kubelet and removes
+    what init/join wrote (manifests, pki, kubeconfigs, the kubelet's directory, etcd's data)."""
+    import shutil
+
+    flags, rest = parse_flags(argv, RESET, {"f": "force"})
+    if rest:
+        raise StandinError(f"unknown command {rest[0]!r} for kubeadm reset")
+    if not is_true(flags, "force"):
+        raise StandinError("[reset] Are you sure you want to proceed? [y/N]: aborted (no terminal; pass --force)")
+    socket_path = (flag(flags, "cri-socket") or "unix:///run/containerd/containerd.sock").replace("unix://", "")
+    if not os.path.exists(socket_path):
+        print(f"[reset] WARNING: the CRI socket {socket_path} is not there: containers are not cleaned up")
+    was_member = os.path.exists(f"{K8S}/kubelet.conf")
+    systemctl("stop", "kubelet")
+    for name in ("manifests", "pki", "tmp"):
+        shutil.rmtree(f"{K8S}/{name}", ignore_errors=True)
+    for name in (*KUBECONFIGS, "kubelet.conf", "super-admin.conf", "bootstrap-kubelet.conf",
+                 "standin-issued", "standin-nodes.json", "standin-origin"):
+        try:
+            os.unlink(f"{K8S}/{name}")
+        except FileNotFoundError:
+            pass
+    for directory in ("/var/lib/kubelet", "/var/lib/etcd"):
+        shutil.rmtree(directory, ignore_errors=True)
+    print("[reset] Stopping the kubelet service\n[reset] Deleting contents of directories: "
+          f"[{K8S}/manifests /var/lib/kubelet {K8S}/pki]")
+    return {"was_member": was_member}
 
 
 def certs_apiserver(argv: list[str]) -> dict:

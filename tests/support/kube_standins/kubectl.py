@@ -3,7 +3,8 @@ exists (``--kubeconfig``, else ``$KUBECONFIG``, else ~/.kube/config, as kubectl 
 given to ``apply -f`` exist; ``get nodes``, ``get pods`` (kube-system: the static control-plane pods kubeadm
 would run on each control-plane node, reported Running), ``label node`` and ``taint node`` go to the stand-in apiserver
 at the kubeconfig's server (resolved through /etc/hosts), which knows every node that joined; also
-``apply`` (recorded, nothing created) and ``version``. Unknown flags are an error."""
+``drain`` (the node marked unschedulable; --ignore-daemonsets required, as a node runs DaemonSet pods),
+``delete node``, ``apply`` (recorded, nothing created) and ``version``. Unknown flags are an error."""
 
 from __future__ import annotations
 
@@ -14,7 +15,9 @@ from _standin import StandinError, flag, https_call, kubeconfig_server, main, pa
 
 FLAGS = {"kubeconfig": True, "output": True, "namespace": True, "filename": True, "overwrite": False,
          "context": True, "recursive": False, "all-namespaces": False, "v": True, "selector": True,
-         "request-timeout": True, "server-side": False, "force-conflicts": False}
+         "request-timeout": True, "server-side": False, "force-conflicts": False, "ignore-daemonsets": False,
+         "delete-emptydir-data": False, "force": False, "timeout": True, "grace-period": True,
+         "disable-eviction": False}
 SHORT = {"o": "output", "n": "namespace", "f": "filename", "R": "recursive", "A": "all-namespaces", "l": "selector",
          "v": "v"}
 
@@ -104,6 +107,17 @@ def run(argv: list[str]) -> dict:
         api(used, "POST", f"/standin/nodes/{rest[2]}", edits(rest[0], rest[3:]))
         print(f"node/{rest[2]} {'labeled' if rest[0] == 'label' else 'tainted'}")
         return {"kubeconfig": used}
+    if rest[:1] == ["drain"] and len(rest) == 2:
+        if not flags.get("ignore-daemonsets"):
+            raise StandinError(f"error: unable to drain node {rest[1]!r} due to error: cannot delete DaemonSet-managed "
+                               "Pods (use --ignore-daemonsets to ignore)")
+        api(used, "POST", f"/standin/nodes/{rest[1]}", {"unschedulable": True})
+        print(f"node/{rest[1]} cordoned\nnode/{rest[1]} drained")
+        return {"kubeconfig": used, "drained": rest[1]}
+    if rest[:2] in (["delete", "node"], ["delete", "nodes"]) and len(rest) == 3:
+        api(used, "DELETE", f"/api/v1/nodes/{rest[2]}")
+        print(f'node "{rest[2]}" deleted')
+        return {"kubeconfig": used, "deleted": rest[2]}
     raise StandinError(f"the stand-in kubectl does not know {rest[:2]}")
 
 

@@ -48,6 +48,8 @@ def join_file(tmp_path: Path, **changes) -> str:
      "can not mix '--config' with arguments"),
     (["init", "phase", "certs", "apiserver", "--sans=a"], "unknown flag: --sans"),
     (["init", "phase", "upload-config", "kubeadm", "--frobnicate"], "unknown flag: --frobnicate"),
+    (["reset", "--cri-socket=unix:///run/containerd/containerd.sock"], "pass --force"),
+    (["reset", "-f", "--all"], "unknown flag: --all"),
 ])
 def test_kubeadm_refuses_flags(tools, tmp_path, argv, error):
     done = call(tools, tmp_path, "kubeadm", *argv)
