@@ -1,11 +1,12 @@
 """The Kubernetes part of the main job: a cluster image on a Kubernetes base, run onto 3 throwaway local
-hosts (systemd-nspawn: 1 master, 2 nodes) with the kubeadm runtime, then checked and queried. Used by
-scripts/example.sh; needs root.
+hosts (systemd-nspawn: 1 master, 2 nodes) with the kubeadm runtime, after a dry run, then checked,
+queried and taken through day 2: a certificate name added, a node deleted, `apply` bringing it back.
+Used by scripts/example.sh; needs root.
 
     .venv/bin/python examples/kubernetes_on_test_hosts.py --root STORE
 
 No Kubernetes release binaries can be had on this machine, so the base image here carries the **test
-stand-ins** for kubeadm, kubelet and kubectl (tests/support/kube_standins/): they check every call as
+stand-ins** for kubeadm, kubelet, kubectl and crictl (tests/support/kube_standins/): they check every call as
 the real tools would (flags, kubeadm's --config rule, the config's fields, join tokens and CA hashes),
 record it, and answer as the cluster would (a stand-in apiserver lists the nodes). The hosts' kernel has
 no IPVS, so ipvsadm is a stand-in too. Everything else is real: SSH, systemd, containerd, the registry,
@@ -85,20 +86,39 @@ def main() -> int:
                                                       nodes=", ".join(h.ip for h in hosts[1:])))
             print(clusterfile.read_text(), flush=True)
             (Path(args.root) / "clusters" / "hello-k8s" / "known_hosts").unlink(missing_ok=True)
-            commands = [
-                ("sealer_runner check --pre: the hosts before anything changes", ["check", "--pre"]),
-                ("sealer_runner run: kubeadm init on master0, nodes join through the VIP (lvscare)", ["run"]),
-                ("sealer_runner run again: nothing to do", ["run"]),
-                ("sealer_runner check --post: nodes, control plane, registry", ["check", "--post"]),
-                ("sealer_runner exec --role node: a command on the nodes", ["exec", "--role", "node"]),
+            node2 = hosts[2].ip
+            dry_run = work / "dry-run"
+            commands = [  # (title, argv, the exit status it must have)
+                ("sealer_runner check --pre: the hosts before anything changes", ["check", "--pre"], 0),
+                ("sealer_runner run --dry-run: the plan and every file each host would get; no host touched",
+                 ["run", "--dry-run", "--output-dir", str(dry_run)], 0),
+                ("sealer_runner run: kubeadm init on master0, nodes join through the VIP (lvscare)", ["run"], 0),
+                ("sealer_runner run again: nothing to do", ["run"], 0),
+                ("sealer_runner check --post: nodes, control plane, registry", ["check", "--post"], 0),
+                ("sealer_runner exec --role node: a command on the nodes",
+                 ["exec", "--role", "node", "cat /etc/hosts | grep apiserver.cluster.local"], 0),
+                ("sealer_runner cert --alt-names: a name on every master's apiserver certificate",
+                 ["cert", "--alt-names", "api.example.com"], 0),
+                (f"day 2: sealer_runner delete -n {node2}: drained, deleted, reset; the others forget it",
+                 ["delete", "-n", node2, "--force"], 0),
+                ("day 2: sealer_runner apply --plan: the Clusterfile still lists it (exit 3: changes pending)",
+                 ["apply", "--plan"], 3),
+                ("day 2: sealer_runner apply: it joins again (only it gets the delivery)", ["apply"], 0),
+                ("day 2: sealer_runner apply --plan: nothing pending (exit 0)", ["apply", "--plan"], 0),
             ]
-            for title, verb in commands:
+            for title, verb, expected in commands:
                 step(title)
-                argv = [*sr, *verb, "-f", str(clusterfile)]
-                if verb[0] == "exec":
-                    argv.append("cat /etc/hosts | grep apiserver.cluster.local")
-                if subprocess.run(argv).returncode:
+                argv = [*sr, verb[0], "-f", str(clusterfile), *verb[1:]]
+                if verb[0] == "exec":  # its command goes last
+                    argv = [*sr, "exec", "-f", str(clusterfile), *verb[1:]]
+                rc = subprocess.run(argv).returncode
+                if rc != expected:
+                    print(f"exit status {rc}, expected {expected}", file=sys.stderr)
                     return 1
+                if verb[:2] == ["run", "--dry-run"]:
+                    rendered = dry_run / hosts[1].ip / "etc/hosts"
+                    print(f"  {rendered.relative_to(dry_run)}:\n" + "".join(f"    {line}\n" for line in
+                                                                         rendered.read_text().splitlines()))
             master0 = hosts[0]
             step("kubectl get nodes on master0 (answered by the stand-in apiserver)")
             nodes = json.loads(master0.ssh("kubectl --kubeconfig /etc/kubernetes/admin.conf get nodes -o json",
@@ -111,7 +131,7 @@ def main() -> int:
                 log = host.rootfs / "var/log/kube-standin.log"
                 for entry in (json.loads(line) for line in log.read_text().splitlines()):
                     if entry["tool"] == "kubeadm":
-                        print(f"  {host.ip}: kubeadm {' '.join(entry['argv'][:1])}"
+                        print(f"  {host.ip}: kubeadm {' '.join(entry['argv'][:3 if entry['argv'][:1] == ['init'] else 1])}"
                               f"{' (control plane)' if entry.get('control_plane') else ''}")
             admin = Path(args.root) / "clusters" / "hello-k8s" / "admin.conf"
             step(f"admin kubeconfig on this machine: {admin} (mode {admin.stat().st_mode & 0o777:o})")

@@ -10,8 +10,9 @@
 # 4. stop the upstream registry, boot 3 throwaway local hosts (systemd-nspawn) and run the image onto
 #    them: master0's launch commands pull the apps' images by their plain names from the cluster;
 # 5. Kubernetes: an app image on a Kubernetes base run with the kubeadm runtime onto 3 fresh hosts
-#    (check --pre, run, re-run, check --post, exec). kubeadm, kubelet and kubectl there are the TEST
-#    STAND-INS of tests/support/kube_standins (no Kubernetes release can be had on this machine).
+#    (check --pre, run --dry-run, run, re-run, check --post, exec), then day 2 (cert --alt-names, delete
+#    of a node, apply --plan, apply joining it again). kubeadm, kubelet, kubectl and crictl there are the
+#    TEST STAND-INS of tests/support/kube_standins (no Kubernetes release can be had on this machine).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export SEALER_RUNNER_ROOT=${SEALER_RUNNER_ROOT:-$PWD/.cache/store}

@@ -46,6 +46,8 @@ LAZY_COMMANDS: dict[str, tuple[str, str, str]] = {
     "cert": ("cert_cmd", "cert", "Add names to the apiserver certificate of a running Kubernetes cluster, on every master."),
     "join": ("day2_cmds", "join", "Add hosts to a running cluster (alias: scale-up)."),
     "delete": ("day2_cmds", "delete", "Remove hosts from a cluster, or the whole cluster with -a (alias: scale-down)."),
+    "state": ("state_cmd", "state",
+              "The cluster's state: kept on this controller (<root>/clusters/<name>/) and on every..."),
     "infra": ("infra_cmd", "infra", "Cloud machines for a Clusterfile (provider AWS or ALI_CLOUD)."),
     "apply": ("day2_cmds", "apply_cluster",
               "Make a cluster what its Clusterfile says: compare it with the applied state and act."),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import replace
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -17,7 +18,7 @@ from ..run.cluster import build_request
 from ..run.external import push_for_cluster
 from ..run.infra import with_machines
 from ..run.runner import run as run_playbook
-from ..run.state import applied_dir, platforms_from_event, write_applied
+from ..run.state import applied_dir, masters_state, platforms_from_event, write_applied
 from ..util.secret import Secret
 from .context import AppContext
 from .format import human_size
@@ -134,6 +135,8 @@ def apply_run(app: AppContext, request, spec, text: str, started: float, *, tags
     """Run *request*'s playbook with the live display; on success keep the applied state (*text* is the
     Clusterfile as applied, *platforms* the platforms already known per host), else raise naming failures."""
     platforms = dict(platforms or {})
+    now = datetime.now(timezone.utc)
+    request.extravars["sealer_state"] = masters_state(app.root, spec, text, request.extravars, now=now, tags=tags)
     with RunDisplay(app) as display:
         def on_event(event: dict[str, Any]) -> None:
             platforms_from_event(event, platforms)
@@ -145,7 +148,7 @@ def apply_run(app: AppContext, request, spec, text: str, started: float, *, tags
         lines = "\n".join(f"  {f}" for f in result.failures) or result.output_tail or f"  status {result.status}"
         raise SealerError(f"{verb} failed ({result.status}, rc {result.rc}):\n{lines}\n"
                           f"artifacts for post-mortem: {result.artifacts}")
-    write_applied(app.root, spec, text, request.extravars, host_platforms=platforms, tags=tags)
+    write_applied(app.root, spec, text, request.extravars, host_platforms=platforms, tags=tags, now=now)
     app.info(f"Done in {time.monotonic() - started:.1f}s: {result.changed} change(s). Artifacts: {result.artifacts}")
     app.info(f"Applied state: {applied_dir(app.root, spec.cluster.name)} (`sealer_runner clusters`)")
 

@@ -9,7 +9,8 @@
   which sealer_runner version, and the phases run when ``--tags`` limited them.
 
 Each file is written atomically, ``state.json`` last: a reader that finds it finds the Clusterfile of the
-same run (``clusterfile_sha256`` ties them). Not yet written to the masters.
+same run (``clusterfile_sha256`` ties them). The run's last play writes the same files, with the cluster's
+PKI and admin.conf, on every master (:func:`masters_state`); ``state pull`` brings them back.
 """
 
 from __future__ import annotations
@@ -183,23 +184,69 @@ def write_applied(root: Path, spec: ClusterSpec, clusterfile_text: str, extravar
     """Keep the cluster a run just applied in ``<root>/clusters/<name>/applied/``: the Clusterfile without its
     secrets (0600), then ``state.json``. Each file is replaced atomically; ``state.json`` is written last."""
     target = applied_dir(root, spec.cluster.name)
+    text, state = applied_files(spec, clusterfile_text, extravars, host_platforms=host_platforms, now=now, by=by,
+                                tags=tags)
+    try:
+        target.mkdir(parents=True, exist_ok=True)
+        atomic_write_bytes(target / APPLIED_CLUSTERFILE, text.encode(), mode=0o600)
+        atomic_write_bytes(target / STATE_FILE, (json.dumps(state.to_json(), indent=2) + "\n").encode(), mode=0o644)
+    except OSError as exc:
+        raise SealerError(f"cannot keep the applied state of cluster {spec.cluster.name} in {target}: "
+                          f"{exc.strerror or exc}") from exc
+    return state
+
+
+def applied_files(spec: ClusterSpec, clusterfile_text: str, extravars: Mapping[str, Any], *,
+                  host_platforms: Mapping[str, str] | None = None, now: datetime | None = None,
+                  by: str | None = None, tags: Iterable[str] = ()) -> tuple[str, AppliedState]:
+    """The kept Clusterfile's text (secrets removed, under a header) and the state that goes with it."""
     now = now or datetime.now(timezone.utc)
     by = by or controller_identity()
     header = (f"The Clusterfile of cluster {spec.cluster.name} as applied by sealer_runner {__version__}\n"
               f"at {now.astimezone(timezone.utc):%Y-%m-%dT%H:%M:%SZ} by {by}.\n"
               "Secrets were removed (ssh passwd/pkPasswd, registry passwords): key-based SSH works with it as\n"
               "it is; with SSH passwords, give check/exec the full Clusterfile with -f.\n")
-    text = stripped_clusterfile(clusterfile_text, spec, header).encode()
+    text = stripped_clusterfile(clusterfile_text, spec, header)
     state = applied_state(spec, extravars, host_platforms=host_platforms, now=now, by=by,
-                          clusterfile_sha256=hashlib.sha256(text).hexdigest(), tags=tags)
-    try:
-        target.mkdir(parents=True, exist_ok=True)
-        atomic_write_bytes(target / APPLIED_CLUSTERFILE, text, mode=0o600)
-        atomic_write_bytes(target / STATE_FILE, (json.dumps(state.to_json(), indent=2) + "\n").encode(), mode=0o644)
-    except OSError as exc:
-        raise SealerError(f"cannot keep the applied state of cluster {spec.cluster.name} in {target}: "
-                          f"{exc.strerror or exc}") from exc
-    return state
+                          clusterfile_sha256=hashlib.sha256(text.encode()).hexdigest(), tags=tags)
+    return text, state
+
+
+#: What the state directory on the masters holds besides Clusterfile and state.json (controller -> host).
+PKI_DIR = "pki"
+ADMIN_CONF = "admin.conf"
+
+
+def masters_state(root: Path, spec: ClusterSpec, clusterfile_text: str, extravars: Mapping[str, Any], *,
+                  now: datetime, tags: Iterable[str] = ()) -> dict[str, Any]:
+    """``sealer_state`` for the run's last play, which writes it on every master (``<dataRoot>/<name>/state``):
+    the same Clusterfile and state.json the controller keeps (the play fills in each host's platform), and
+    the controller files to copy there (the cluster's PKI, admin.conf)."""
+    text, state = applied_files(spec, clusterfile_text, extravars, now=now, tags=tags)
+    cluster_dir = ClusterState(root, spec.cluster.name).dir
+    copies = [{"name": f"{PKI_DIR}/{p.name}", "source": str(p)}
+              for p in sorted((cluster_dir / PKI_DIR).glob("*")) if p.is_file()]
+    if extravars.get("sealer_cluster_runtime") == "kubernetes":
+        copies.append({"name": ADMIN_CONF, "source": str(cluster_dir / ADMIN_CONF)})
+    return {"clusterfile": text, "state": state.to_json(), "copies": copies,
+            "digest": state_digest(text, state, [Path(c["source"]) for c in copies if c["name"] != ADMIN_CONF])}
+
+
+#: state.json's keys that change with every run, not with the cluster.
+VOLATILE_KEYS = ("applied_at", "applied_by", "sealer_runner_version", "clusterfile_sha256")
+
+
+def state_digest(clusterfile_text: str, state: AppliedState, files: Iterable[Path]) -> str:
+    """What the masters' copy of the state is of, as one sha256: the Clusterfile without its header, state.json
+    without when/by whom, the PKI files. A run whose digest the masters already have rewrites nothing there,
+    so a re-run with nothing to do still changes nothing."""
+    body = "".join(line for line in clusterfile_text.splitlines(keepends=True) if not line.startswith("#"))
+    stable = {k: v for k, v in state.to_json().items() if k not in VOLATILE_KEYS}
+    digest = hashlib.sha256(body.encode() + json.dumps(stable, sort_keys=True).encode())
+    for path in sorted(files):
+        if path.is_file():
+            digest.update(path.name.encode() + b"\0" + path.read_bytes())
+    return digest.hexdigest()
 
 
 def added_cert_sans(root: Path, name: str) -> tuple[str, ...]:

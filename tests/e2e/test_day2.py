@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
 from pathlib import Path
 
 import pytest
@@ -68,6 +69,21 @@ def test_join_delete_and_delete_all_leave_clean_hosts(tmp_path, test_hosts_facto
         rc, err = sr(root, capsys, "run", "-f", str(cf))
         assert rc == 0, err
         assert hosts[2].ssh("test -e /var/lib/sealer").returncode != 0, "host 3 is not in the cluster yet"
+
+        # the state on the master: another controller takes over (state pull) and keeps the same CA
+        kept = hosts[0].rootfs / "var/lib/sealer/data/e2e/state"
+        assert sorted(p.name for p in kept.iterdir()) == ["Clusterfile", "digest", "pki", "state.json"]
+        assert kept.stat().st_mode & 0o777 == 0o700 and (kept / "pki/ca.key").stat().st_mode & 0o777 == 0o600
+        assert not (hosts[1].rootfs / "var/lib/sealer/data/e2e/state").exists(), "on masters only"
+        assert json.loads((kept / "state.json").read_text())["hosts"][1]["platform"] == "linux/amd64"
+        ca = (root / "clusters/e2e/pki/ca.crt").read_bytes()
+        shutil.rmtree(root / "clusters/e2e")
+        rc, err = sr(root, capsys, "state", "pull", "--from", hosts[0].ip, "-f", str(cf))
+        assert rc == 0, err
+        assert (root / "clusters/e2e/pki/ca.crt").read_bytes() == ca
+        assert (root / "clusters/e2e/applied/Clusterfile").read_text() == (kept / "Clusterfile").read_text()
+        rc, err = sr(root, capsys, "run", "-f", str(cf))
+        assert rc == 0 and ": 0 change(s)" in err, "the same CA and state: nothing to do, nothing rewritten"
         layers_mark = [h.rootfs / "var/lib/sealer/data/e2e/rootfs/.sealer-layers.json" for h in hosts[:2]]
         before = [p.stat().st_mtime_ns for p in layers_mark]
 
