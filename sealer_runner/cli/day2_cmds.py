@@ -17,7 +17,7 @@ from ..clusterfile import load_clusterfile, load_yaml_documents, read_clusterfil
 from ..clusterfile.models import ClusterSpec
 from ..errors import InputError, SealerError
 from ..run.cluster import ClusterState, build_request
-from ..run.membership import check_delete, check_join, parse_ips, with_hosts, without_hosts
+from ..run.membership import check_delete, check_join, cluster_doc, parse_ips, with_hosts, without_hosts
 from ..run.runner import run as run_playbook
 from ..run.state import STATE_FILE, AppliedState, applied_dir, known_clusters, read_applied
 from .context import AppContext
@@ -221,6 +221,59 @@ def remove_hosts(app: AppContext, source: Source, leaving: list[str], remaining:
               platforms={h.ip: h.platform for h in source.state.hosts if h.platform and h.ip not in leaving})
 
 
+@click.command()
+@click.argument("image")
+@cluster_options
+@click.option("--max-unavailable", type=click.IntRange(min=1), default=1, show_default=True,
+              help="How many nodes (not masters: those go one at a time) are upgraded at once.")
+@click.option("--force", is_flag=True, help="Do not ask for confirmation (scripts, CI, AWX).")
+@click.option("-v", "--verbose", "verbose", count=True, help="Ansible's verbosity (-v ... -vvvv).")
+@click.pass_obj
+def upgrade(app: AppContext, image: str, clusterfile: Path | None, name: str | None, max_unavailable: int,
+            force: bool, verbose: int) -> None:
+    """Upgrade a running cluster to IMAGE (in the local store).
+
+    \b
+    The new image is delivered as a run delivers it: only the layers the hosts lack travel. With
+    Kubernetes, kubeadm's sequence follows: masters one at a time (master0 `kubeadm upgrade apply`,
+    the others `kubeadm upgrade node`), then nodes --max-unavailable at a time; each host is drained,
+    upgraded, its kubelet restarted on the new binary, Ready again and uncordoned. A host already at the
+    version is passed over: an interrupted upgrade run again finishes the others. One minor version at
+    a time, never down (refused before any host is touched). Then the new image's apps are launched.
+    Asks first on a terminal; --force does not ask.
+
+    \b
+    Example:
+      sealer_runner upgrade example.com/kubernetes:v1.31.0 --force
+    """
+    from ..kube.runtime import KUBERNETES, upgrade_problem
+
+    started = time.monotonic()
+    source = cluster_source(app, clusterfile, name)
+    documents = load_yaml_documents(source.text, source.where)
+    cluster_doc(documents, source.where).setdefault("spec", {})["image"] = image
+    text = yaml.safe_dump_all(documents, sort_keys=False)
+    spec = load_clusterfile(text, source.where)
+    request = build_request(spec, app.store, app.root, ssh_key=_key(spec), registries=app.registries,
+                            verbosity=max(verbose, 1 if app.debug else 0))
+    runtime = str(request.extravars.get("sealer_cluster_runtime"))
+    if runtime != source.state.runtime:
+        raise InputError(f"{image} runs {runtime}, cluster {spec.cluster.name} runs {source.state.runtime}: an "
+                         "upgrade keeps the cluster runtime")
+    target = str(request.extravars.get("sealer_kube_version") or "")
+    if runtime == KUBERNETES:
+        problem = upgrade_problem(source.state.kubernetes_version, target)
+        if problem:
+            raise InputError(f"upgrade to {image}: {problem}; nothing was changed")
+    _confirm(app, force, f"Upgrade cluster {spec.cluster.name} from {source.state.image} to {image}"
+                         f"{f' (Kubernetes {source.state.kubernetes_version} -> {target})' if target else ''}?")
+    request = replace(request, playbook="upgrade.yml")
+    request.extravars.update({"sealer_upgrade": True, "sealer_max_unavailable": max_unavailable})
+    app.info(f"Upgrading cluster {spec.cluster.name} to {image}")
+    apply_run(app, request, spec, text, started, verb="upgrade",
+              platforms={h.ip: h.platform for h in source.state.hosts if h.platform})
+
+
 @click.command("apply")
 @click.option("-f", "--clusterfile", required=True, type=click.Path(dir_okay=False, exists=True, path_type=Path),
               help="The cluster as it should be.")
@@ -342,4 +395,4 @@ def _confirm(app: AppContext, force: bool, question: str) -> None:
         raise click.Abort()
 
 
-COMMANDS = [join, delete, apply_cluster]
+COMMANDS = [join, delete, upgrade, apply_cluster]

@@ -46,6 +46,7 @@ LAZY_COMMANDS: dict[str, tuple[str, str, str]] = {
     "cert": ("cert_cmd", "cert", "Add names to the apiserver certificate of a running Kubernetes cluster, on every master."),
     "join": ("day2_cmds", "join", "Add hosts to a running cluster (alias: scale-up)."),
     "delete": ("day2_cmds", "delete", "Remove hosts from a cluster, or the whole cluster with -a (alias: scale-down)."),
+    "upgrade": ("day2_cmds", "upgrade", "Upgrade a running cluster to IMAGE (in the local store)."),
     "state": ("state_cmd", "state",
               "The cluster's state: kept on this controller (<root>/clusters/<name>/) and on every..."),
     "infra": ("infra_cmd", "infra", "Cloud machines for a Clusterfile (provider AWS or ALI_CLOUD)."),

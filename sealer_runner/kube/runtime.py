@@ -4,7 +4,7 @@ The image's ``cluster.alpha.sealer.io/cluster-runtime-type`` label picks the run
 ``run/cluster.py`` ``cluster_runtime``): ``kubernetes`` is kubeadm, ``none`` delivers the image and its
 apps without a cluster. A runtime only decides and renders; everything that touches hosts is in the
 collection (the ``kubernetes`` role for kubeadm). Day-2 verbs (remove, reset, upgrade) are part of the
-interface so that k3s/k0s runtimes can follow; kubeadm implements install and join today.
+interface so that k3s/k0s runtimes can follow; kubeadm implements them all.
 """
 
 from __future__ import annotations
@@ -97,12 +97,32 @@ class NoRuntime(ClusterRuntime):
     def reset(self, given: RuntimeInput) -> RuntimePlan:
         return RuntimePlan()
 
+    def upgrade(self, given: RuntimeInput, version: str) -> RuntimePlan:
+        """A re-delivery of the new image (sealer.cluster.upgrade without its kubeadm plays)."""
+        return RuntimePlan({"sealer_upgrade": True})
+
 
 class KubeadmRuntime(ClusterRuntime):
     """Kubernetes by kubeadm, in sealer's sequence: init on master0, masters join one at a time through
-    master0, nodes join in parallel through the VIP (IPVS by lvscare)."""
+    master0, nodes join in parallel through the VIP (IPVS by lvscare). Removing hosts and resetting the
+    cluster need nothing more than the install's variables (the collection's reset role drains, deletes and
+    resets); an upgrade checks the version step first."""
 
     name = KUBERNETES
+
+    def remove(self, given: RuntimeInput, hosts: Sequence[str]) -> RuntimePlan:
+        return self.install(given)
+
+    def reset(self, given: RuntimeInput) -> RuntimePlan:
+        return self.install(given)
+
+    def upgrade(self, given: RuntimeInput, version: str) -> RuntimePlan:
+        """To the image's version from *version* (the cluster's): one minor at a time, never down."""
+        plan = self.install(given)
+        problem = upgrade_problem(version, str(plan.extravars["sealer_kube_version"]))
+        if problem:
+            raise InputError(f"{given.spec.filename}: {problem}")
+        return RuntimePlan({**plan.extravars, "sealer_upgrade": True}, plan.warnings)
 
     def install(self, given: RuntimeInput) -> RuntimePlan:
         spec = given.spec
@@ -150,6 +170,14 @@ class KubeadmRuntime(ClusterRuntime):
 
 
 RUNTIMES: dict[str, type[ClusterRuntime]] = {NONE: NoRuntime, KUBERNETES: KubeadmRuntime}
+
+
+def upgrade_problem(current: str | None, target: str) -> str | None:
+    """Why a cluster at Kubernetes *current* cannot go to *target* (kubeadm's rule: the same minor or the next
+    one, never down), or None."""
+    if not current:
+        return "the cluster's Kubernetes version is unknown (no state): run the image it runs first"
+    return KubeVersion.parse(current).upgrade_step(KubeVersion.parse(target))
 
 
 def runtime_for(name: str) -> ClusterRuntime:

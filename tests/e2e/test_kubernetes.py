@@ -20,7 +20,8 @@ import yaml
 from sealer_runner.cli.main import main as cli_main
 from sealer_runner.image.store import Store
 from tests.support.rendered import mismatches
-from tests.support.base_image import build_kubernetes_standin_image, install_ipvs_standins, missing_binaries
+from tests.support.base_image import (STANDIN_VERSION, build_kubernetes_standin_image, install_ipvs_standins,
+                                     missing_binaries)
 
 pytestmark = [pytest.mark.e2e, pytest.mark.kubernetes]
 if missing_binaries():
@@ -35,16 +36,15 @@ data: {mode: offline}
 """
 
 
-def kubernetes_image(tmp: Path, root: Path) -> str:
-    """A cluster image on the stand-in Kubernetes base, with one kube app launched with kubectl."""
-    base = build_kubernetes_standin_image(Store(root), tmp)
-    ctx = tmp / "k8s-app"
+def kubernetes_image(tmp: Path, root: Path, version: str = STANDIN_VERSION, tag: str = "example.com/e2e/k8s:v1") -> str:
+    """A cluster image on the stand-in Kubernetes base of *version*, with one kube app launched with kubectl."""
+    base = build_kubernetes_standin_image(Store(root), tmp, version=version)
+    ctx = tmp / f"k8s-app-{version}"
     (ctx / "app").mkdir(parents=True)
     (ctx / "app" / "web.yaml").write_text(APP)
     (ctx / "Kubefile").write_text(f"FROM {base}\nAPP web local://app/web.yaml\nLAUNCH [\"web\"]\n")
-    assert cli_main(["--root", str(root), "-q", "build", "--platform", "linux/amd64", "-t",
-                     "example.com/e2e/k8s:v1", str(ctx)]) == 0
-    return "example.com/e2e/k8s:v1"
+    assert cli_main(["--root", str(root), "-q", "build", "--platform", "linux/amd64", "-t", tag, str(ctx)]) == 0
+    return tag
 
 
 def clusterfile(path: Path, name: str, image: str, masters, nodes, key: Path, node_meta: str = "") -> Path:
@@ -213,6 +213,39 @@ def test_kubeadm_one_master_two_nodes(tmp_path, test_hosts_factory, capsys):
         assert len(issued["tokens"]) == 2 and not rejoined.get("error")
         assert nodes[1].ssh("systemctl is-active kubelet").stdout.strip() == "active"
         assert ": 0 change(s)" in run(root, cf, capsys)
+
+        # upgrade to the same app on a v1.31.0 base: kubeadm upgrade apply on master0, then the nodes one at a
+        # time (--max-unavailable 1), each drained, upgraded, its kubelet restarted on the new binary, uncordoned
+        newer = kubernetes_image(tmp_path, root, version="v1.31.0", tag="example.com/e2e/k8s:v2")
+        before = {h.name: len(log_of(h)) for h in hosts}
+        capsys.readouterr()
+        assert cli_main(["--root", str(root), "upgrade", newer, "-f", str(cf), "--force"]) == 0, \
+            capsys.readouterr().err
+        new = {h.name: log_of(h)[before[h.name]:] for h in hosts}
+        upgrades = sorted((e for h in hosts for e in new[h.name] if e["tool"] == "kubeadm"
+                           and e["argv"][:1] == ["upgrade"]), key=lambda e: e["start"])
+        assert [(e["host"], e["argv"][1]) for e in upgrades] == \
+            [(masters[0].name, "apply"), *((n.name, "node") for n in sorted(nodes, key=lambda n: n.ip))], upgrades
+        assert not any(e.get("error") for e in upgrades) and upgrades[0]["from"] == STANDIN_VERSION
+        kubectl = [e for e in new[masters[0].name] if e["tool"] == "kubectl" and e["argv"][1:2] in (["drain"], ["uncordon"])]
+        assert [e["argv"][1:3] for e in kubectl] == [[verb, h.name] for h in [masters[0], *sorted(nodes, key=lambda n: n.ip)]
+                                                      for verb in ("drain", "uncordon")]
+        uncordons = [e for e in kubectl if e["argv"][1] == "uncordon"]
+        assert all(u["time"] <= nxt["start"] for u, nxt in zip(uncordons, upgrades[1:], strict=True)), \
+            "a host starts once the one before is back"
+        for host in hosts:
+            assert host.ssh("kubelet --version", check=True).stdout.strip() == "Kubernetes v1.31.0", host.name
+            assert host.ssh("systemctl is-active kubelet").stdout.strip() == "active", host.name
+        state = json.loads((root / "clusters/k8s/applied/state.json").read_text())
+        assert state["kubernetes_version"] == "v1.31.0" and state["image"] == newer
+        # again: every host is at the version, none is touched; a skipped minor is refused before any host
+        before = {h.name: len(log_of(h)) for h in hosts}
+        assert cli_main(["--root", str(root), "upgrade", newer, "-f", str(cf), "--force"]) == 0
+        assert not any(e["tool"] == "kubeadm" for h in hosts for e in log_of(h)[before[h.name]:])
+        skipping = kubernetes_image(tmp_path, root, version="v1.33.0", tag="example.com/e2e/k8s:v4")
+        capsys.readouterr()
+        assert cli_main(["--root", str(root), "upgrade", skipping, "-f", str(cf), "--force"]) == 2
+        assert "skips a minor version" in capsys.readouterr().err
 
 
 def test_kubeadm_ha_three_masters_two_nodes(tmp_path, test_hosts_factory, capsys):

@@ -56,20 +56,20 @@ def build_base_image(store: Store, workdir: Path, tag: str = "example.com/base/r
 STANDINS = Path(__file__).parent / "kube_standins"
 STANDIN_VERSION = "v1.30.2"
 STANDIN_TAG = f"example.com/base/kubernetes-standin:{STANDIN_VERSION}"
-KUBERNETES_KUBEFILE = f"""\
+KUBERNETES_KUBEFILE = """\
 FROM scratch
 LABEL cluster.alpha.sealer.io/cluster-runtime-type=kubernetes \\
-      cluster.alpha.sealer.io/cluster-runtime-version={STANDIN_VERSION} \\
+      cluster.alpha.sealer.io/cluster-runtime-version={version} \\
       cluster.alpha.sealer.io/container-runtime-type=containerd
 COPY bin bin
 COPY etc etc
 """
 #: The image's kubeadm defaults, as sealer's basefs ships them (v1beta3 for 1.30; cgroupfs, which the
 #: tool must force to systemd; the pod subnet, which it must keep).
-IMAGE_KUBEADM = f"""\
+IMAGE_KUBEADM = """\
 apiVersion: kubeadm.k8s.io/v1beta3
 kind: ClusterConfiguration
-kubernetesVersion: {STANDIN_VERSION}
+kubernetesVersion: {version}
 imageRepository: registry.k8s.io
 networking:
   podSubnet: 100.64.0.0/10
@@ -105,12 +105,12 @@ def _apiserver_tls() -> tuple[bytes, bytes]:
                               serialization.NoEncryption()))
 
 
-def standin_zipapp(dest: Path, tool: str) -> Path:
+def standin_zipapp(dest: Path, tool: str, version: str = STANDIN_VERSION) -> Path:
     """tests/support/kube_standins/<tool>.py as one executable for the hosts' python3: the stand-in, its
     shared module, a copy of sealer_runner/kube/fields.py (kube_fields), PyYAML's pure-Python modules and
     standin.json (the version it claims, the kubeadm APIs that version reads)."""
-    version = KubeVersion.parse(STANDIN_VERSION)
-    settings = {"version": STANDIN_VERSION, "reads": sorted(api for api in API_RANGE if version.reads(api))}
+    parsed = KubeVersion.parse(version)
+    settings = {"version": version, "reads": sorted(api for api in API_RANGE if parsed.reads(api))}
     yaml_dir = Path(yaml.__file__).parent
     tmp = dest.with_suffix(".zip")
     with zipfile.ZipFile(tmp, "w", zipfile.ZIP_DEFLATED) as z:
@@ -131,18 +131,20 @@ def standin_zipapp(dest: Path, tool: str) -> Path:
     return dest
 
 
-def build_kubernetes_standin_image(store: Store, workdir: Path, tag: str = STANDIN_TAG) -> str:
+def build_kubernetes_standin_image(store: Store, workdir: Path, tag: str | None = None,
+                                   version: str = STANDIN_VERSION) -> str:
     """The Kubernetes test base image: bin/ as the `none` one plus the kubeadm, kubelet, kubectl and crictl
-    stand-ins; etc/kubeadm.yml; runtime labels kubernetes / STANDIN_VERSION."""
-    ctx = workdir / "kubernetes-standin-image"
+    stand-ins claiming *version*; etc/kubeadm.yml; runtime labels kubernetes / *version*."""
+    tag = tag or f"example.com/base/kubernetes-standin:{version}"
+    ctx = workdir / f"kubernetes-standin-image-{version}"
     (ctx / "bin").mkdir(parents=True, exist_ok=True)
     (ctx / "etc").mkdir(exist_ok=True)
     for name, source in BINARIES.items():
         shutil.copy2(source, ctx / "bin" / name)
     for tool in ("kubeadm", "kubelet", "kubectl", "crictl"):
-        standin_zipapp(ctx / "bin" / tool, tool)
-    (ctx / "etc" / "kubeadm.yml").write_text(IMAGE_KUBEADM)
-    (ctx / "Kubefile").write_text(KUBERNETES_KUBEFILE)
+        standin_zipapp(ctx / "bin" / tool, tool, version)
+    (ctx / "etc" / "kubeadm.yml").write_text(IMAGE_KUBEADM.format(version=version))
+    (ctx / "Kubefile").write_text(KUBERNETES_KUBEFILE.format(version=version))
     Builder(store).build(BuildOptions(ctx / "Kubefile", ctx, tags=(tag,), platforms=("linux/amd64",)))
     return tag
 

@@ -57,6 +57,13 @@ UPLOAD_CERTS = {"upload-certs": False, "certificate-key": True, "config": True, 
 CERTS_APISERVER = {"config": True, "cert-dir": True, "apiserver-advertise-address": True,
                    "apiserver-cert-extra-sans": True, "control-plane-endpoint": True, "kubernetes-version": True,
                    "service-cidr": True, "service-dns-domain": True, **GLOBAL}
+UPGRADE_APPLY = {"yes": False, "force": False, "certificate-renewal": False, "etcd-upgrade": False, "config": True,
+                 "dry-run": False, "ignore-preflight-errors": True, "patches": True, "print-config": False,
+                 "allow-experimental-upgrades": False, "allow-release-candidate-upgrades": False, "kubeconfig": True,
+                 "feature-gates": True, **GLOBAL}
+UPGRADE_NODE = {"certificate-renewal": False, "etcd-upgrade": False, "dry-run": False, "ignore-preflight-errors": True,
+                "kubeconfig": True, "patches": True, "skip-phases": True, **GLOBAL}
+VERSION_FILE = K8S + "/standin-version"  # the cluster's Kubernetes version (master0: init, upgrade apply)
 RESET = {"force": False, "cri-socket": True, "cert-dir": True, "cleanup-tmp-dir": False, "kubeconfig": True,
          "skip-phases": True, "ignore-preflight-errors": True, "dry-run": False, "config": True, **GLOBAL}
 UPLOAD_CONFIG = {"config": True, "kubeconfig": True, "cri-socket": True, "kubernetes-version": True, **GLOBAL}
@@ -80,12 +87,16 @@ def run(argv: list[str]) -> dict:
         return certs_apiserver(argv[4:])
     if argv[:4] == ["init", "phase", "upload-config", "kubeadm"]:
         return upload_config(argv[4:])
+    if argv[:2] == ["upgrade", "apply"]:
+        return upgrade_apply(argv[2:])
+    if argv[:2] == ["upgrade", "node"]:
+        return upgrade_node(argv[2:])
     if argv[:2] == ["token", "create"]:
         return token_create(argv[2:])
     commands = {"init": init, "join": join, "reset": reset, "version": version}
     if not argv or argv[0] not in commands:
         raise StandinError(f"unknown command {argv[:1]} for kubeadm (the stand-in knows init, join, token create, "
-                           "reset, init phase upload-certs, init phase certs apiserver, init phase upload-config kubeadm, version)")
+                           "reset, upgrade apply, upgrade node, init phase upload-certs, init phase certs apiserver, init phase upload-config kubeadm, version)")
     return commands[argv[0]](argv[1:])
 
 
@@ -266,6 +277,7 @@ def init(argv: list[str]) -> dict:
     ca_hash = "sha256:" + hashlib.sha256(open(f"{K8S}/pki/ca.crt", "rb").read()).hexdigest()
     key = secrets.token_hex(32) if is_true(flags, "upload-certs") else ""
     issue(token=token, ca_cert_hash=ca_hash, **({"certificate_key": key} if key else {}))
+    write(VERSION_FILE, settings()["version"] + "\n")
     register_node(registration.get("name") or socket.gethostname(), advertise, True)
     join_at = endpoint or f"{advertise}:6443"
     for warning in warnings:
@@ -406,6 +418,53 @@ def upload_certs(argv: list[str]) -> dict:
     return {"issued": {"certificate_key": key}}
 
 
+def _minor(version: str) -> tuple[int, int]:
+    parts = version.lstrip("v").split(".")
+    return int(parts[0]), int(parts[1])
+
+
+def upgrade_apply(argv: list[str]) -> dict:
+    """As kubeadm upgrade apply VERSION on the first control-plane node: this kubeadm must be that version,
+    one minor at a time, no downgrade, -y (no terminal to ask); the static pods get the new version."""
+    flags, rest = parse_flags(argv, UPGRADE_APPLY, {"y": "yes", "f": "force"})
+    if len(rest) != 1:
+        raise StandinError("kubeadm upgrade apply needs exactly one version argument")
+    target, mine = rest[0], settings()["version"]
+    if target != mine:
+        raise StandinError(f"Specified version to upgrade to {target!r} is not this kubeadm's version {mine!r}")
+    if not is_true(flags, "yes"):
+        raise StandinError("[upgrade/confirm] Are you sure you want to proceed? [y/N]: aborted (no terminal; -y)")
+    if not os.path.exists(flag(flags, "kubeconfig", f"{K8S}/admin.conf") or ""):
+        raise StandinError("couldn't create a Kubernetes client from file admin.conf: not a control-plane node")
+    current = (open(VERSION_FILE).read().strip() if os.path.exists(VERSION_FILE) else "")
+    if not current:
+        raise StandinError("unable to fetch the kubeadm-config ConfigMap: this node did not init the cluster")
+    if _minor(target) < _minor(current):
+        raise StandinError(f"Specified version to upgrade to {target!r} is lower than the cluster version {current!r}")
+    if _minor(target)[1] > _minor(current)[1] + 1:
+        raise StandinError(f"Specified version to upgrade to {target!r} is too high; kubeadm can upgrade only 1 "
+                           f"minor version at a time (cluster: {current})")
+    for name in MANIFESTS:
+        path = f"{K8S}/manifests/{name}.yaml"
+        if os.path.exists(path):
+            write(path, open(path).read().replace(f":{current}'", f":{target}'"))
+    write(VERSION_FILE, target + "\n")
+    print(f'[upgrade/successful] SUCCESS! Your cluster was upgraded to "{target}". Enjoy!')
+    return {"from": current, "to": target}
+
+
+def upgrade_node(argv: list[str]) -> dict:
+    """As kubeadm upgrade node: on a host in the cluster (kubelet.conf), after the control plane."""
+    flags, rest = parse_flags(argv, UPGRADE_NODE)
+    if rest:
+        raise StandinError(f"unknown command {rest[0]!r} for kubeadm upgrade node")
+    if not os.path.exists(f"{K8S}/kubelet.conf"):
+        raise StandinError("couldn't create a Kubernetes client from file kubelet.conf: this node is not in a cluster")
+    print("[upgrade] The configuration for this node was successfully updated!\n"
+          "[upgrade] Now you should go ahead and upgrade the kubelet package using your package manager.")
+    return {"version": settings()["version"], "control_plane": os.path.exists(f"{K8S}/manifests/kube-apiserver.yaml")}
+
+
 def reset(argv: list[str]) -> dict:
     """As kubeadm reset: without --force it asks (no terminal here: refused); stops the kubelet and removes
     what init/join wrote (manifests, pki, kubeconfigs, the kubelet's directory, etcd's data)."""
@@ -424,7 +483,7 @@ def reset(argv: list[str]) -> dict:
     for name in ("manifests", "pki", "tmp"):
         shutil.rmtree(f"{K8S}/{name}", ignore_errors=True)
     for name in (*KUBECONFIGS, "kubelet.conf", "super-admin.conf", "bootstrap-kubelet.conf",
-                 "standin-issued", "standin-nodes.json", "standin-origin"):
+                 "standin-issued", "standin-nodes.json", "standin-origin", "standin-version"):
         try:
             os.unlink(f"{K8S}/{name}")
         except FileNotFoundError:

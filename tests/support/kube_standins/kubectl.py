@@ -3,7 +3,7 @@ exists (``--kubeconfig``, else ``$KUBECONFIG``, else ~/.kube/config, as kubectl 
 given to ``apply -f`` exist; ``get nodes``, ``get pods`` (kube-system: the static control-plane pods kubeadm
 would run on each control-plane node, reported Running), ``label node`` and ``taint node`` go to the stand-in apiserver
 at the kubeconfig's server (resolved through /etc/hosts), which knows every node that joined; also
-``drain`` (the node marked unschedulable; --ignore-daemonsets required, as a node runs DaemonSet pods),
+``drain``/``cordon``/``uncordon`` (the node marked unschedulable or not; --ignore-daemonsets required, as a node runs DaemonSet pods),
 ``delete node``, ``apply`` (recorded, nothing created) and ``version``. Unknown flags are an error."""
 
 from __future__ import annotations
@@ -114,6 +114,10 @@ def run(argv: list[str]) -> dict:
         api(used, "POST", f"/standin/nodes/{rest[1]}", {"unschedulable": True})
         print(f"node/{rest[1]} cordoned\nnode/{rest[1]} drained")
         return {"kubeconfig": used, "drained": rest[1]}
+    if rest[:1] in (["uncordon"], ["cordon"]) and len(rest) == 2:
+        api(used, "POST", f"/standin/nodes/{rest[1]}", {"unschedulable": rest[0] == "cordon"})
+        print(f"node/{rest[1]} {rest[0]}ed")
+        return {"kubeconfig": used, rest[0] + "ed": rest[1]}
     if rest[:2] in (["delete", "node"], ["delete", "nodes"]) and len(rest) == 3:
         api(used, "DELETE", f"/api/v1/nodes/{rest[2]}")
         print(f'node "{rest[2]}" deleted')

@@ -48,6 +48,11 @@ def check(argv: list[str]) -> dict:
 def main() -> None:
     argv = sys.argv[1:]
     start = time.time()
+    if argv == ["--version"]:  # as the real kubelet: prints and exits, starts nothing
+        from _standin import settings
+
+        print(f"Kubernetes {settings()['version']}")
+        return
     try:
         found = check(argv)
     except StandinError as exc:

@@ -8,8 +8,7 @@ import pytest
 
 from sealer_runner.clusterfile import load_clusterfile
 from sealer_runner.errors import ClusterfileError, InputError
-from sealer_runner.kube.runtime import (VERSION_LABEL, KubeadmRuntime, NoRuntime, RuntimeInput, RuntimeNotSupported,
-                                        parse_alt_names, runtime_for)
+from sealer_runner.kube.runtime import (VERSION_LABEL, KubeadmRuntime, NoRuntime, RuntimeInput, parse_alt_names, runtime_for)
 
 LABELS = {VERSION_LABEL: "v1.30.2"}
 
@@ -40,8 +39,15 @@ def test_runtime_for_names():
     assert runtime_for("none").install(RuntimeInput(load_clusterfile(clusterfile()))).extravars == {}
     with pytest.raises(InputError, match="'k0s' is not supported"):
         runtime_for("k0s")
-    with pytest.raises(RuntimeNotSupported, match="upgrade is not implemented"):
-        runtime_for("kubernetes").upgrade(RuntimeInput(load_clusterfile(clusterfile())), "v1.31.0")
+    given = RuntimeInput(load_clusterfile(clusterfile()), LABELS, None, "sea.hub:5000", Path("/state/demo"))
+    assert runtime_for("kubernetes").upgrade(given, "v1.29.9").extravars["sealer_upgrade"] is True
+    assert runtime_for("kubernetes").upgrade(given, "v1.30.2").extravars["sealer_kube_version"] == "v1.30.2"
+    with pytest.raises(InputError, match="skips a minor version"):
+        runtime_for("kubernetes").upgrade(given, "v1.28.4")
+    with pytest.raises(InputError, match="does not downgrade"):
+        runtime_for("kubernetes").upgrade(given, "v1.31.0")
+    assert runtime_for("none").upgrade(given, "").extravars == {"sealer_upgrade": True}
+    assert runtime_for("kubernetes").remove(given, ["10.248.0.21"]).extravars["sealer_kube_nodes"]
 
 
 def test_kubeadm_vars_per_role():
