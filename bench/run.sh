@@ -17,6 +17,8 @@ echo "== cloud (6 instances, seeded 2-10 s boots, on the local Alibaba Cloud end
 echo "== delivery (1, 3 and 6 nspawn hosts; needs root) =="
 if [[ $(id -u) -eq 0 ]]; then
   .venv/bin/python bench/delivery_bench.py
+  echo "== join (1 host to 6, vs a full run of 7; nspawn hosts) =="
+  .venv/bin/python bench/join_bench.py
 else
   echo "skipped: booting test hosts needs root (see docs/testing.md)"
 fi

@@ -76,6 +76,7 @@ PLAYBOOK = """\
   hosts: registry
   gather_facts: false
   tags: [render]
+  vars_files: [{role}/vars/main.yml]  # the files the role writes (its tasks and tasks/render.yml share them)
   vars: &vars
     sealer_rootfs: "{{{{ sealer_data_root }}}}/{{{{ sealer_cluster_name }}}}/rootfs"
     sealer_registry_config_dir: {config_dir}
@@ -207,7 +208,7 @@ RUNTIME_PLAYBOOK = """\
 - name: The container_runtime role's configuration tasks
   hosts: all
   gather_facts: false
-  vars_files: [{role}/defaults/main.yml]
+  vars_files: [{role}/defaults/main.yml, {role}/vars/main.yml]
   tasks:
     - name: The role's configuration tasks, into a temporary directory
       ansible.builtin.import_tasks: {role}/tasks/20-config.yml
