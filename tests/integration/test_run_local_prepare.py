@@ -30,6 +30,7 @@ PREPARE_TAGS = ("validate", "prepare-time", "prepare-hosts", "prepare-host-names
 #: The only tasks allowed to run in these tests (role argument checks aside).
 ALLOWED_TASKS = {
     "The run's inputs are complete and well-formed", "Every layer to upload exists on the controller",
+    "The hosts this run delivers to (sealer_targets), and those already done (sealer_members)",
     "Every Config is well-formed (its path stays inside the rootfs, its data fits its strategy)",
     "A registry user comes with its password", "The directories on the hosts are plain, normalised absolute paths",
     "Host answers over SSH", "Python for Ansible's modules on the host", "Stop before any change when a host has no python3",
