@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import replace
+from datetime import datetime, timezone
 from pathlib import Path
 
 import click
@@ -13,7 +14,8 @@ from ..errors import InputError, SealerError
 from ..kube.runtime import KUBERNETES, parse_alt_names
 from ..run.cluster import ClusterState, build_request
 from ..run.runner import run as run_playbook
-from ..run.state import STATE_FILE, applied_dir, read_applied, record_cert_sans
+from ..clusterfile import read_clusterfile
+from ..run.state import STATE_FILE, applied_dir, masters_state, read_applied, record_cert_sans
 from .check_cmds import CLUSTERFILE_OPTION, _spec
 from .context import AppContext
 from .run_cmd import _key
@@ -57,6 +59,11 @@ def cert(app: AppContext, alt_names: str, clusterfile: Path | None) -> None:
                             added_sans=wanted, verbosity=1 if app.debug else 0)
     request = replace(request, private_dir=ClusterState(app.root, name).dir / "cert", playbook="cert.yml",
                       tags=(), skip_tags=(), limit=None)
+    # the masters' copy of the state gets the names too (as the next run would write it)
+    text = read_clusterfile(applied_dir(app.root, name) / "Clusterfile", "applied Clusterfile")
+    request.extravars["sealer_state"] = masters_state(
+        app.root, spec, text, request.extravars, now=datetime.now(timezone.utc), tags=applied.tags,
+        host_platforms={h.ip: h.platform for h in applied.hosts if h.platform})
     started = time.monotonic()
     app.info(f"Adding {', '.join(names)} to the apiserver certificate of cluster {name} "
              f"({len(request.extravars['sealer_kube_masters'])} master(s), one at a time)")

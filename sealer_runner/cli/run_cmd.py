@@ -136,7 +136,8 @@ def apply_run(app: AppContext, request, spec, text: str, started: float, *, tags
     Clusterfile as applied, *platforms* the platforms already known per host), else raise naming failures."""
     platforms = dict(platforms or {})
     now = datetime.now(timezone.utc)
-    request.extravars["sealer_state"] = masters_state(app.root, spec, text, request.extravars, now=now, tags=tags)
+    request.extravars["sealer_state"] = masters_state(app.root, spec, text, request.extravars, now=now, tags=tags,
+                                                      host_platforms=platforms)
     with RunDisplay(app) as display:
         def on_event(event: dict[str, Any]) -> None:
             platforms_from_event(event, platforms)

@@ -8,16 +8,12 @@ hand) is what ``run`` finds and undoes, task by task."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Any, Iterable, Sequence
 
-from ..clusterfile.iprange import expand
 from ..clusterfile.models import ClusterSpec
 from ..errors import InputError
 from .inventory import host_order
-from .state import AppliedState, cluster_secrets, strip_secrets
-
-#: Keys of a Cluster's spec that only list hosts: compared host by host, not as settings.
-HOST_KEYS = ("hosts", "masters", "nodes")
+from .state import AppliedState, cluster_secrets, comparable_documents
 
 JOIN, LEAVE, RERUN, KEEP = "join", "leave", "re-run", "no change"
 
@@ -104,8 +100,8 @@ def _image_reasons(desired: ClusterSpec, applied: AppliedState, digest: str) -> 
 def _document_reasons(desired_text: str, applied_text: str, secrets: set[str], common: set[str]) -> list[str]:
     """What differs between the two Clusterfiles besides their host lists, by document and field (host
     group settings only for the hosts in both: a joining host's group is the join's)."""
-    new = _documents(desired_text, secrets, common)
-    old = _documents(applied_text, secrets, common)
+    new = comparable_documents(desired_text, secrets, common)
+    old = comparable_documents(applied_text, secrets, common)
     reasons = []
     cluster_new, cluster_old = new.pop(("Cluster", ""), {}), old.pop(("Cluster", ""), {})
     for key in sorted(set(cluster_new) | set(cluster_old)):
@@ -120,36 +116,3 @@ def _document_reasons(desired_text: str, applied_text: str, secrets: set[str], c
         elif new[(kind, name)] != old[(kind, name)]:
             reasons.append(f"{label} changed")
     return reasons
-
-
-def _documents(text: str, secrets: set[str], common: set[str]) -> dict[tuple[str, str], Any]:
-    """(kind, name) -> the document's content to compare. The Cluster's: its spec without host lists, and
-    each host group's settings (labels, taints, env, ssh...) keyed by its addresses."""
-    out: dict[tuple[str, str], Any] = {}
-    for doc in strip_secrets(text, secrets):
-        if not isinstance(doc, Mapping):
-            continue
-        kind = str(doc.get("kind", ""))
-        if kind == "Cluster":
-            spec = dict(doc.get("spec") or {})
-            compared = {k: v for k, v in spec.items() if k not in HOST_KEYS}
-            compared.update(_group_settings(spec, common))
-            out[("Cluster", "")] = compared
-            continue
-        name = str((doc.get("metadata") or {}).get("name", ""))
-        out[(kind, name)] = {k: v for k, v in doc.items() if k != "metadata"}
-    return out
-
-
-def _group_settings(spec: Mapping[str, Any], common: set[str]) -> dict[str, Any]:
-    """``hosts[IP]`` -> a v2 group's settings other than its addresses and roles (labels, taints, env, ssh),
-    for each of its hosts in *common*."""
-    settings = {}
-    for group in spec.get("hosts") or []:
-        if isinstance(group, Mapping):
-            rest = {k: v for k, v in group.items() if k not in ("ips", "roles")}
-            for entry in group.get("ips") or []:
-                for ip in expand(str(entry)):
-                    if ip in common:
-                        settings[f"hosts[{ip}]"] = rest
-    return settings

@@ -28,6 +28,7 @@ import yaml
 
 from .. import __version__
 from ..clusterfile import load_yaml_documents
+from ..clusterfile.iprange import expand
 from ..clusterfile.models import ClusterSpec
 from ..errors import SealerError
 from ..util.fs import atomic_write_bytes
@@ -218,11 +219,12 @@ ADMIN_CONF = "admin.conf"
 
 
 def masters_state(root: Path, spec: ClusterSpec, clusterfile_text: str, extravars: Mapping[str, Any], *,
-                  now: datetime, tags: Iterable[str] = ()) -> dict[str, Any]:
+                  now: datetime, tags: Iterable[str] = (),
+                  host_platforms: Mapping[str, str] | None = None) -> dict[str, Any]:
     """``sealer_state`` for the run's last play, which writes it on every master (``<dataRoot>/<name>/state``):
     the same Clusterfile and state.json the controller keeps (the play fills in each host's platform), and
     the controller files to copy there (the cluster's PKI, admin.conf)."""
-    text, state = applied_files(spec, clusterfile_text, extravars, now=now, tags=tags)
+    text, state = applied_files(spec, clusterfile_text, extravars, now=now, tags=tags, host_platforms=host_platforms)
     cluster_dir = ClusterState(root, spec.cluster.name).dir
     copies = [{"name": f"{PKI_DIR}/{p.name}", "source": str(p)}
               for p in sorted((cluster_dir / PKI_DIR).glob("*")) if p.is_file()]
@@ -232,17 +234,21 @@ def masters_state(root: Path, spec: ClusterSpec, clusterfile_text: str, extravar
             "digest": state_digest(text, state, [Path(c["source"]) for c in copies if c["name"] != ADMIN_CONF])}
 
 
-#: state.json's keys that change with every run, not with the cluster.
-VOLATILE_KEYS = ("applied_at", "applied_by", "sealer_runner_version", "clusterfile_sha256")
+#: state.json's keys that change with every run, not with the cluster (and the platform, which the masters'
+#: copy takes from the hosts' facts).
+VOLATILE_KEYS = ("applied_at", "applied_by", "sealer_runner_version", "clusterfile_sha256", "platform")
 
 
 def state_digest(clusterfile_text: str, state: AppliedState, files: Iterable[Path]) -> str:
-    """What the masters' copy of the state is of, as one sha256: the Clusterfile without its header, state.json
-    without when/by whom, the PKI files. A run whose digest the masters already have rewrites nothing there,
-    so a re-run with nothing to do still changes nothing."""
-    body = "".join(line for line in clusterfile_text.splitlines(keepends=True) if not line.startswith("#"))
+    """What the masters' copy of the state is of, as one sha256: the Clusterfile's documents as ``apply``
+    compares them (not its formatting or host grouping), state.json without when/by whom, the PKI files. A
+    run whose digest the masters already have rewrites nothing there, so a re-run with nothing to do still
+    changes nothing."""
+    documents = comparable_documents(clusterfile_text, set(), {h.ip for h in state.hosts})
     stable = {k: v for k, v in state.to_json().items() if k not in VOLATILE_KEYS}
-    digest = hashlib.sha256(body.encode() + json.dumps(stable, sort_keys=True).encode())
+    stable["hosts"] = [{"ip": h.ip, "roles": list(h.roles)} for h in state.hosts]  # platforms: the play's facts
+    digest = hashlib.sha256(json.dumps([sorted(documents.items(), key=str), stable], sort_keys=True,
+                                       default=str).encode())
     for path in sorted(files):
         if path.is_file():
             digest.update(path.name.encode() + b"\0" + path.read_bytes())
@@ -320,3 +326,43 @@ def platforms_from_event(event: Mapping[str, Any], into: dict[str, str]) -> None
     facts = (data.get("res") or {}).get("ansible_facts") or {}
     if isinstance(facts, dict) and facts.get(HOST_PLATFORM_FACT):
         into[str(data.get("host"))] = str(facts[HOST_PLATFORM_FACT])
+
+
+# ---- comparing Clusterfiles ----
+
+#: Keys of a Cluster's spec that only list hosts: compared host by host, not as settings.
+HOST_KEYS = ("hosts", "masters", "nodes")
+
+
+def comparable_documents(text: str, secrets: set[str], common: set[str]) -> dict[tuple[str, str], Any]:
+    """(kind, name) -> the document's content to compare, secrets removed. The Cluster's: its spec without
+    host lists, and each host group's settings (labels, taints, env, ssh...) keyed by its addresses in
+    *common*: two Clusterfiles that group the same hosts differently compare equal."""
+    out: dict[tuple[str, str], Any] = {}
+    for doc in strip_secrets(text, secrets):
+        if not isinstance(doc, Mapping):
+            continue
+        kind = str(doc.get("kind", ""))
+        if kind == "Cluster":
+            spec = dict(doc.get("spec") or {})
+            compared = {k: v for k, v in spec.items() if k not in HOST_KEYS}
+            compared.update(_group_settings(spec, common))
+            out[("Cluster", "")] = compared
+            continue
+        name = str((doc.get("metadata") or {}).get("name", ""))
+        out[(kind, name)] = {k: v for k, v in doc.items() if k != "metadata"}
+    return out
+
+
+def _group_settings(spec: Mapping[str, Any], common: set[str]) -> dict[str, Any]:
+    """``hosts[IP]`` -> a v2 group's settings other than its addresses and roles (labels, taints, env, ssh),
+    for each of its hosts in *common*."""
+    settings = {}
+    for group in spec.get("hosts") or []:
+        if isinstance(group, Mapping):
+            rest = {k: v for k, v in group.items() if k not in ("ips", "roles")}
+            for entry in group.get("ips") or []:
+                for ip in expand(str(entry)):
+                    if ip in common:
+                        settings[f"hosts[{ip}]"] = rest
+    return settings

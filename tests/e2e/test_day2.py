@@ -92,7 +92,8 @@ def test_join_delete_and_delete_all_leave_clean_hosts(tmp_path, test_hosts_facto
         assert rc == 0, err
         changed = changes(err)
         assert changed[hosts[2].ip] > 5, err
-        assert changed[hosts[0].ip] <= 1 and changed[hosts[1].ip] <= 1, err
+        # the hosts already there: their /etc/hosts, and on the master the state it keeps (it lists one more host)
+        assert changed[hosts[0].ip] <= 2 and changed[hosts[1].ip] <= 1, err
         assert [p.stat().st_mtime_ns for p in layers_mark] == before, "no delivery to the hosts already there"
         assert hosts[2].ssh("systemctl is-active containerd", check=True).stdout.strip() == "active"
         assert hosts[2].ssh("cat /root/post-init-host.stamp", check=True).stdout.strip() == hosts[2].name
@@ -149,7 +150,7 @@ def test_join_delete_and_delete_all_leave_clean_hosts(tmp_path, test_hosts_facto
         rc, err = sr(root, capsys, "apply", "-f", str(three))
         assert rc == 0, err
         changed = changes(err)
-        assert changed[hosts[0].ip] <= 1 and changed[hosts[1].ip] <= 1 and changed[hosts[2].ip] > 5, err
+        assert changed[hosts[0].ip] <= 2 and changed[hosts[1].ip] <= 1 and changed[hosts[2].ip] > 5, err
         assert sr(root, capsys, "apply", "-f", str(three), "--plan")[0] == 0
 
         # a Config changed: every host runs again, and gets it
