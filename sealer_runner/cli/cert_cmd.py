@@ -63,7 +63,7 @@ def cert(app: AppContext, alt_names: str, clusterfile: Path | None) -> None:
     text = read_clusterfile(applied_dir(app.root, name) / "Clusterfile", "applied Clusterfile")
     request.extravars["sealer_state"] = masters_state(
         app.root, spec, text, request.extravars, now=datetime.now(timezone.utc), tags=applied.tags,
-        host_platforms={h.ip: h.platform for h in applied.hosts if h.platform})
+        host_platforms=applied.platforms)
     started = time.monotonic()
     app.info(f"Adding {', '.join(names)} to the apiserver certificate of cluster {name} "
              f"({len(request.extravars['sealer_kube_masters'])} master(s), one at a time)")

@@ -38,6 +38,12 @@ class Source:
         return load_clusterfile(self.text, self.where)
 
 
+def _request(app: AppContext, spec: ClusterSpec, verbose: int):
+    """The run's request for *spec*, as every day-2 verb builds it (its SSH key, the registries, -v)."""
+    return build_request(spec, app.store, app.root, ssh_key=_key(spec), registries=app.registries,
+                         verbosity=max(verbose, 1 if app.debug else 0))
+
+
 def cluster_source(app: AppContext, clusterfile: Path | None, name: str | None) -> Source:
     """``-f`` (whose cluster must have been applied from here, with the same name as ``--name``), else the
     applied Clusterfile of ``--name``, else of the only applied cluster."""
@@ -123,15 +129,14 @@ def deliver_to(app: AppContext, text: str, source: Source, new: list[str], *, sk
         app.warn(warning)
     if not skip_checks:
         _pre_checks(app, spec, hosts=new)
-    request = build_request(spec, app.store, app.root, ssh_key=_key(spec), registries=app.registries,
-                            verbosity=max(verbose, 1 if app.debug else 0))
+    request = _request(app, spec, verbose)
     request.extravars["sealer_only_hosts"] = list(new)
     for warning in request.warnings:
         app.warn(warning)
     app.info(f"Joining {', '.join(new)} to cluster {spec.cluster.name} ({len(spec.cluster.hosts) - len(new)} "
              "host(s) already in it get only the membership changes)")
     apply_run(app, request, spec, text, started, verb="join",
-              platforms={h.ip: h.platform for h in source.state.hosts if h.platform})
+              platforms=source.state.platforms)
 
 
 @click.command()
@@ -188,8 +193,7 @@ def remove_hosts(app: AppContext, source: Source, leaving: list[str], remaining:
     current = source.spec()
     cluster = current.cluster
     everything = remaining is None
-    request = build_request(current, app.store, app.root, ssh_key=_key(current), registries=app.registries,
-                            verbosity=max(verbose, 1 if app.debug else 0))
+    request = _request(app, current, verbose)
     state = ClusterState(app.root, cluster.name)
     request = replace(request, playbook="delete.yml", private_dir=state.dir / "delete", tags=(), skip_tags=(),
                       limit=None, extravars={**request.extravars, "sealer_delete_hosts": leaving,
@@ -213,12 +217,11 @@ def remove_hosts(app: AppContext, source: Source, leaving: list[str], remaining:
                  "its state is gone from this controller")
         return
     spec = load_clusterfile(remaining, source.where)
-    members = build_request(spec, app.store, app.root, ssh_key=_key(spec), registries=app.registries,
-                            verbosity=max(verbose, 1 if app.debug else 0))
+    members = _request(app, spec, verbose)
     members.extravars["sealer_only_hosts"] = []  # no delivery: /etc/hosts and lvscare on the hosts that stay
     app.info(f"Updating the {len(spec.cluster.hosts)} host(s) that stay")
     apply_run(app, members, spec, remaining, started, verb="delete",
-              platforms={h.ip: h.platform for h in source.state.hosts if h.platform and h.ip not in leaving})
+              platforms={ip: p for ip, p in source.state.platforms.items() if ip not in leaving})
 
 
 @click.command()
@@ -254,8 +257,7 @@ def upgrade(app: AppContext, image: str, clusterfile: Path | None, name: str | N
     cluster_doc(documents, source.where).setdefault("spec", {})["image"] = image
     text = yaml.safe_dump_all(documents, sort_keys=False)
     spec = load_clusterfile(text, source.where)
-    request = build_request(spec, app.store, app.root, ssh_key=_key(spec), registries=app.registries,
-                            verbosity=max(verbose, 1 if app.debug else 0))
+    request = _request(app, spec, verbose)
     runtime = str(request.extravars.get("sealer_cluster_runtime"))
     if runtime != source.state.runtime:
         raise InputError(f"{image} runs {runtime}, cluster {spec.cluster.name} runs {source.state.runtime}: an "
@@ -271,7 +273,7 @@ def upgrade(app: AppContext, image: str, clusterfile: Path | None, name: str | N
     request.extravars.update({"sealer_upgrade": True, "sealer_max_unavailable": max_unavailable})
     app.info(f"Upgrading cluster {spec.cluster.name} to {image}")
     apply_run(app, request, spec, text, started, verb="upgrade",
-              platforms={h.ip: h.platform for h in source.state.hosts if h.platform})
+              platforms=source.state.platforms)
 
 
 @click.command("apply")

@@ -133,6 +133,11 @@ class AppliedState:
     def masters(self) -> tuple[str, ...]:
         return tuple(h.ip for h in self.hosts if "master" in h.roles)
 
+    @property
+    def platforms(self) -> dict[str, str]:
+        """The image platform each host got, for the hosts the state knows it of."""
+        return {h.ip: h.platform for h in self.hosts if h.platform}
+
     def to_json(self) -> dict[str, Any]:
         """As JSON data (lists, not tuples)."""
         return json.loads(json.dumps(asdict(self)))
