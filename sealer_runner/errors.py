@@ -16,6 +16,12 @@ class SealerError(Exception):
     exit_code = 1
 
 
+class Interrupted(SealerError):
+    """The operator interrupted the operation (Ctrl-C): it stopped cleanly."""
+
+    exit_code = 130
+
+
 class InputError(SealerError):
     """The user's input (flags, files, references) is invalid."""
 

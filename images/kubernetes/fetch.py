@@ -4,7 +4,8 @@ production base image ``kubernetes:vX.Y.Z`` in sealer's base-image layout.
 
 Every file is checked against the SHA-256 its project publishes next to it (kubeadm, kubelet, kubectl:
 ``dl.k8s.io/release/<v>/bin/linux/<arch>/<name>.sha256``; crictl: the release asset's ``.sha256``;
-containerd: ``.sha256sum``; runc: ``runc.sha256sum``; CNI plugins: ``.sha256``; registry: ``.sha256``).
+containerd: ``.sha256sum``; runc: ``runc.sha256sum``; CNI plugins: ``.sha256``; registry: ``.sha256``;
+etcd (its etcdctl and etcdutl, for ``sealer_runner etcd backup/restore``): the release's ``SHA256SUMS``).
 The CNI manifest has no published checksum: its SHA-256 is pinned here (or given with ``--cni-sha256``).
 A mismatch, or a checksum that cannot be had, stops the script naming the file; the context is
 assembled in a temporary directory next to ``--out`` and only renamed into place when complete, so a
@@ -51,6 +52,7 @@ BASE_URLS: Dict[str, str] = {
     "runc": "https://github.com/opencontainers/runc/releases/download",
     "cni-plugins": "https://github.com/containernetworking/plugins/releases/download",
     "registry": "https://github.com/distribution/distribution/releases/download",
+    "etcd": "https://github.com/etcd-io/etcd/releases/download",
     "calico": "https://raw.githubusercontent.com/projectcalico/calico",
     "flannel": "https://github.com/flannel-io/flannel/releases/download",
 }
@@ -133,6 +135,15 @@ def image_list(version: str, warn: Callable[[str], None]) -> List[str]:
         f"{REGISTRY}/coredns/coredns:{coredns}", f"{REGISTRY}/pause:{pause}", f"{REGISTRY}/etcd:{etcd}"]
 
 
+def etcd_version(version: str) -> str:
+    """The etcd release of the image kubeadm runs for *version* (3.5.12-0 -> 3.5.12): its etcdctl and etcdutl
+    go into bin/, so that backup and restore use the client of the server they talk to."""
+    _, minor, patch = parse_version(version)
+    if minor not in IMAGE_TABLE:
+        raise FetchError(f"no image table for Kubernetes 1.{minor}: give etcd's release with --etcd-version")
+    return [row[2] for row in IMAGE_TABLE[minor] if row[0] <= patch][-1].split("-")[0]
+
+
 def host_arch() -> str:
     machine = platform.machine().lower()
     return {"x86_64": "amd64", "aarch64": "arm64"}.get(machine, machine)
@@ -175,6 +186,7 @@ class Options:
 def artifacts(opts: Options, arch: str) -> List[Artifact]:
     v, base = opts.versions, opts.base_urls
     crictl = v.get("crictl") or "v1.{}.0".format(parse_version(opts.version)[1])
+    etcd = "v" + (v.get("etcd") or etcd_version(opts.version)).lstrip("v")
     k8s, cd, runc, cni, reg = (base["kubernetes"], base["containerd"], base["runc"], base["cni-plugins"],
                                base["registry"])
     bin_dir = f"{arch}/bin"
@@ -197,6 +209,9 @@ def artifacts(opts: Options, arch: str) -> List[Artifact]:
     reg_tar = f"registry_{reg_v}_linux_{arch}.tar.gz"
     out.append(Artifact("registry", reg_tar, f"{reg}/v{reg_v}/{reg_tar}", f"{reg}/v{reg_v}/{reg_tar}.sha256",
                         bin_dir, ("registry",)))
+    etcd_tar = f"etcd-{etcd}-linux-{arch}.tar.gz"
+    out.append(Artifact("etcd", etcd_tar, f"{base['etcd']}/{etcd}/{etcd_tar}", f"{base['etcd']}/{etcd}/SHA256SUMS",
+                        bin_dir, ("etcdctl", "etcdutl")))
     return out
 
 
@@ -545,9 +560,10 @@ def parse_args(argv: List[str]) -> Options:
                         % (DEFAULTS["calico"], DEFAULTS["flannel"]))
     parser.add_argument("--cni-sha256", default="", help="expected SHA-256 of the CNI manifest")
     parser.add_argument("--pod-cidr", default="100.64.0.0/10", help="pod network written into flannel's config")
-    for name in ("crictl", "containerd", "runc", "cni-plugins", "registry"):
+    for name in ("crictl", "containerd", "runc", "cni-plugins", "registry", "etcd"):
+        default_help = {"crictl": "vMINOR.0 of --version", "etcd": "the etcd image kubeadm runs for --version"}
         parser.add_argument(f"--{name}-version", dest=name.replace("-", "_"), default=DEFAULTS.get(name, ""),
-                            help=f"default: {DEFAULTS.get(name, 'vMINOR.0 of --version')}")
+                            help=f"default: {DEFAULTS.get(name, default_help.get(name))}")
     parser.add_argument("--base-url", action="append", default=[], metavar="SOURCE=URL",
                         help=f"replace a source's release URL; sources: {', '.join(BASE_URLS)}")
     parser.add_argument("--image-list", type=Path, help="use this control-plane image list instead")
@@ -576,7 +592,7 @@ def parse_args(argv: List[str]) -> Options:
         parser.error(str(exc))
     version = "v" + args.version.strip().lstrip("v")
     versions = {name: getattr(args, name.replace("-", "_"))
-                for name in ("crictl", "containerd", "runc", "cni-plugins", "registry")}
+                for name in ("crictl", "containerd", "runc", "cni-plugins", "registry", "etcd")}
     out = args.out.resolve()
     return Options(version=version, arches=arches, out=out, cache=(args.cache or Path(f"{out}.downloads")).resolve(),
                    cni=args.cni, cni_version=args.cni_version, cni_sha256=args.cni_sha256,

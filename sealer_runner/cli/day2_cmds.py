@@ -17,11 +17,12 @@ from ..clusterfile import load_clusterfile, load_yaml_documents, read_clusterfil
 from ..clusterfile.models import ClusterSpec
 from ..errors import InputError, SealerError
 from ..run.cluster import ClusterState, build_request
+from ..run import progress
 from ..run.membership import check_delete, check_join, cluster_doc, parse_ips, with_hosts, without_hosts
 from ..run.runner import run as run_playbook
 from ..run.state import STATE_FILE, AppliedState, applied_dir, known_clusters, read_applied
 from .context import AppContext
-from .run_cmd import _key, _pre_checks, apply_run
+from .run_cmd import _key, _pre_checks, apply_run, unfinished
 from .run_display import RunDisplay
 
 
@@ -39,9 +40,14 @@ class Source:
 
 
 def _request(app: AppContext, spec: ClusterSpec, verbose: int):
-    """The run's request for *spec*, as every day-2 verb builds it (its SSH key, the registries, -v)."""
-    return build_request(spec, app.store, app.root, ssh_key=_key(spec), registries=app.registries,
-                         verbosity=max(verbose, 1 if app.debug else 0))
+    """The run's request for *spec*, as every day-2 verb builds it (its SSH key, the registries, -v; the
+    controller's directory for the etcd snapshots upgrade and delete take first)."""
+    from ..run.etcd import fetch_dir
+
+    request = build_request(spec, app.store, app.root, ssh_key=_key(spec), registries=app.registries,
+                            verbosity=max(verbose, 1 if app.debug else 0))
+    request.extravars["sealer_etcd_fetch_dir"] = str(fetch_dir(app.root, spec.cluster.name))
+    return request
 
 
 def cluster_source(app: AppContext, clusterfile: Path | None, name: str | None) -> Source:
@@ -199,15 +205,19 @@ def remove_hosts(app: AppContext, source: Source, leaving: list[str], remaining:
                       limit=None, extravars={**request.extravars, "sealer_delete_hosts": leaving,
                                              "sealer_delete_all": everything, "sealer_prune": prune})
     app.info(f"Removing {len(leaving)} host(s) from cluster {cluster.name}")
+    tracker = progress.PlayTracker()
     with RunDisplay(app) as display:
-        result = run_playbook(request, display)
+        def on_event(event: dict) -> None:
+            tracker(event)
+            display(event)
+
+        result = run_playbook(request, on_event)
     display.summary(result)
     unreachable = sorted(f.host for f in result.failures if f.unreachable and f.host in leaving)
     failed = [f for f in result.failures if not (f.unreachable and f.host in leaving)]
     if failed or result.status not in ("successful", "failed"):
-        lines = "\n".join(f"  {f}" for f in failed) or result.output_tail or f"  status {result.status}"
-        raise SealerError(f"delete failed ({result.status}, rc {result.rc}); the state still lists every host:\n"
-                          f"{lines}\nartifacts for post-mortem: {result.artifacts}")
+        unfinished(app, cluster.name, "delete", replace(result, failures=tuple(failed)), tracker,
+                   [h.ip for h in cluster.hosts], image=cluster.image)
     for host in unreachable:
         app.warn(f"{host} could not be reached: it was removed from the cluster's state"
                  f"{' and from Kubernetes' if source.state.runtime == 'kubernetes' else ''}, but its files stay")
@@ -392,7 +402,7 @@ def _confirm(app: AppContext, force: bool, question: str) -> None:
     if force:
         return
     if not sys.stdin.isatty():
-        raise InputError("this removes hosts: confirm on a terminal, or pass --force")
+        raise InputError(f"{question} Confirm on a terminal, or pass --force: nothing was changed")
     if not click.confirm(question, default=False):
         raise click.Abort()
 

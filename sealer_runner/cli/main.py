@@ -49,6 +49,7 @@ LAZY_COMMANDS: dict[str, tuple[str, str, str]] = {
     "upgrade": ("day2_cmds", "upgrade", "Upgrade a running cluster to IMAGE (in the local store)."),
     "state": ("state_cmd", "state",
               "The cluster's state: kept on this controller (<root>/clusters/<name>/) and on every..."),
+    "etcd": ("etcd_cmd", "etcd", "Snapshots of a Kubernetes cluster's etcd: take one, or restore every master from one."),
     "infra": ("infra_cmd", "infra", "Cloud machines for a Clusterfile (provider AWS or ALI_CLOUD)."),
     "apply": ("day2_cmds", "apply_cluster",
               "Make a cluster what its Clusterfile says: compare it with the applied state and act."),

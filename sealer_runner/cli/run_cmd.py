@@ -134,24 +134,45 @@ def apply_run(app: AppContext, request, spec, text: str, started: float, *, tags
               verb: str = "run", platforms: dict[str, str] | None = None) -> None:
     """Run *request*'s playbook with the live display; on success keep the applied state (*text* is the
     Clusterfile as applied, *platforms* the platforms already known per host), else raise naming failures."""
+    from ..run import progress
+
     platforms = dict(platforms or {})
     now = datetime.now(timezone.utc)
     request.extravars["sealer_state"] = masters_state(app.root, spec, text, request.extravars, now=now, tags=tags,
                                                       host_platforms=platforms)
+    tracker = progress.PlayTracker()
     with RunDisplay(app) as display:
         def on_event(event: dict[str, Any]) -> None:
             platforms_from_event(event, platforms)
+            tracker(event)
             display(event)
 
         result = run_playbook(request, on_event)
     display.summary(result)
     if not result.ok:
-        lines = "\n".join(f"  {f}" for f in result.failures) or result.output_tail or f"  status {result.status}"
-        raise SealerError(f"{verb} failed ({result.status}, rc {result.rc}):\n{lines}\n"
-                          f"artifacts for post-mortem: {result.artifacts}")
+        unfinished(app, spec.cluster.name, verb, result, tracker, [h.ip for h in spec.cluster.hosts],
+                   image=spec.cluster.image)
     write_applied(app.root, spec, text, request.extravars, host_platforms=platforms, tags=tags, now=now)
+    progress.clear(app.root, spec.cluster.name)
     app.info(f"Done in {time.monotonic() - started:.1f}s: {result.changed} change(s). Artifacts: {result.artifacts}")
     app.info(f"Applied state: {applied_dir(app.root, spec.cluster.name)} (`sealer_runner clusters`)")
+
+
+def unfinished(app: AppContext, cluster: str, verb: str, result, tracker, hosts: list[str], *, image: str = ""):
+    """A verb that failed or was interrupted: its per-host progress recorded (run/progress.py), then the error
+    (exit 130 when interrupted). The applied state is left as it was."""
+    from ..errors import Interrupted
+    from ..run import progress
+
+    path = progress.record(app.root, cluster, verb, result, tracker, hosts, image=image)
+    where = (f"per host, in {path} (`sealer_runner clusters` shows it); the applied state is unchanged; the same "
+             f"command again continues (hosts already done are passed over)")
+    lines = "\n".join(f"  {f}" for f in result.failures) or result.output_tail or f"  status {result.status}"
+    if result.status == "canceled":
+        raise Interrupted(f"{verb} interrupted: ansible-playbook was stopped. What was done is recorded {where}\n"
+                          f"artifacts: {result.artifacts}")
+    raise SealerError(f"{verb} failed ({result.status}, rc {result.rc}):\n{lines}\nWhat was done is recorded "
+                      f"{where}\nartifacts for post-mortem: {result.artifacts}")
 
 
 def parse_extra_vars(values: Sequence[str]) -> dict[str, Any]:

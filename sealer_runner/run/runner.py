@@ -12,7 +12,10 @@ from __future__ import annotations
 
 import os
 import re
+import signal
 import sys
+import threading
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
@@ -103,6 +106,26 @@ def prepare(request: RunRequest) -> None:
         (request.private_dir / "env" / stale).unlink(missing_ok=True)
 
 
+@contextmanager
+def _interruptible():
+    """While a playbook runs, SIGINT (Ctrl-C) does not unwind through ansible-runner, which would leave
+    ansible-playbook running on its own: it asks the runner to cancel, which stops ansible-playbook and
+    returns status ``canceled``. Only in the main thread (where signal handlers can be set)."""
+    flag = [False]
+    if threading.current_thread() is not threading.main_thread():
+        yield flag
+        return
+
+    def on_sigint(signum, frame):  # noqa: ARG001
+        flag[0] = True
+
+    previous = signal.signal(signal.SIGINT, on_sigint)
+    try:
+        yield flag
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
 def run(request: RunRequest, on_event: EventHandler | None = None) -> RunResult:
     """Run the playbook; returns the result whatever happened on the hosts."""
     import ansible_runner  # imported here: it is heavy, and only runs need it
@@ -155,7 +178,9 @@ def run(request: RunRequest, on_event: EventHandler | None = None) -> RunResult:
     # ansible-runner writes the process environment to artifacts/<id>/command; Ansible needs none of the
     # operator's secrets from it (SSH and registry secrets reach it through the passwords above)
     drop_secret_env(runner.config.env)
-    runner.run()
+    with _interruptible() as interrupted:
+        runner.cancel_callback = lambda: interrupted[0]
+        runner.run()
     artifacts = Path(runner.config.artifact_dir) if getattr(runner, "config", None) else None
     return RunResult(
         status=str(runner.status),

@@ -117,6 +117,8 @@ def test_join_delete_and_delete_all_leave_clean_hosts(tmp_path, test_hosts_facto
         assert rc == 2 and "not in cluster e2e" in err, err
         rc, err = sr(root, capsys, "delete", "-m", hosts[0].ip, "--force")
         assert rc == 2 and "master0" in err, err
+        rc, err = sr(root, capsys, "etcd", "backup")
+        assert rc == 2 and "runs no Kubernetes (runtime none)" in err, err
         rc, err = sr(root, capsys, "delete", "-n", hosts[1].ip)  # no terminal, no --force
         assert rc == 2 and "--force" in err, err
         rc, err = sr(root, capsys, "join", "-n", hosts[1].ip, "--name", "other")

@@ -100,6 +100,28 @@ def run(root: Path, cf: Path, capsys) -> str:
     return err
 
 
+ETCDCTL = ("ETCDCTL_API=3 etcdctl --endpoints=https://127.0.0.1:2379 --cacert=/etc/kubernetes/pki/etcd/ca.crt "
+           "--cert=/etc/kubernetes/pki/etcd/healthcheck-client.crt --key=/etc/kubernetes/pki/etcd/healthcheck-client.key")
+
+
+def etcdctl(host, args: str) -> str:
+    """The real etcdctl on *host*, against its own member, with kubeadm's healthcheck client certificate."""
+    return host.ssh(f"{ETCDCTL} {args}", check=True).stdout
+
+
+def etcd_healthy(host) -> int:
+    """How many members `endpoint health --cluster` finds healthy (etcdctl 3.4 reports on stderr)."""
+    return host.ssh(f"{ETCDCTL} endpoint health --cluster 2>&1", check=True).stdout.count("is healthy")
+
+
+def etcd_members(host) -> list[str]:
+    return sorted(line.split(", ")[2] for line in etcdctl(host, "member list").splitlines() if line.strip())
+
+
+def snapshot_status(host, path: str) -> dict:
+    return json.loads(host.ssh(f"ETCDCTL_API=3 etcdctl snapshot status {path} -w json", check=True).stdout)
+
+
 def check_cluster(root: Path, name: str, masters, nodes) -> dict:
     """What every kubeadm cluster run must have left; returns master0's issued secrets."""
     master0 = masters[0]
@@ -238,6 +260,12 @@ def test_kubeadm_one_master_two_nodes(tmp_path, test_hosts_factory, capsys):
             assert host.ssh("systemctl is-active kubelet").stdout.strip() == "active", host.name
         state = json.loads((root / "clusters/k8s/applied/state.json").read_text())
         assert state["kubernetes_version"] == "v1.31.0" and state["image"] == newer
+        # etcd was snapshot before kubeadm touched master0 (the real etcd: kube_standins/_etcd.py)
+        (snap,) = sorted((root / "clusters/k8s/etcd").glob("etcd-*-pre-upgrade.db"))
+        assert snap.stat().st_size > 0 and snap.stat().st_mode & 0o777 == 0o600
+        kept = masters[0].ssh("ls /var/lib/sealer/data/k8s/etcd-snapshots", check=True).stdout.split()
+        assert kept == [snap.name]
+        assert snapshot_status(masters[0], f"/var/lib/sealer/data/k8s/etcd-snapshots/{snap.name}")["totalKey"] >= 0
         # again: every host is at the version, none is touched; a skipped minor is refused before any host
         before = {h.name: len(log_of(h)) for h in hosts}
         assert cli_main(["--root", str(root), "upgrade", newer, "-f", str(cf), "--force"]) == 0
@@ -258,6 +286,10 @@ def test_kubeadm_ha_three_masters_two_nodes(tmp_path, test_hosts_factory, capsys
         cf = clusterfile(tmp_path / "Clusterfile", "ha", image, masters, nodes, hosts.key)
         run(root, cf, capsys)
         issued = check_cluster(root, "ha", masters, nodes)
+        # kubeadm's stacked etcd (real etcd, TLS): one member per master, each healthy
+        for master in masters:
+            assert etcd_members(master) == sorted(m.name for m in masters)
+        assert etcd_healthy(masters[0]) == 3
         joins = sorted((e for m in masters[1:] for e in calls(m, "kubeadm", "join")), key=lambda e: e["start"])
         assert len(joins) == 2 and {e["host"] for e in joins} == {m.name for m in masters[1:]}
         for joined in joins:
@@ -345,6 +377,10 @@ def test_kubeadm_ha_three_masters_two_nodes(tmp_path, test_hosts_factory, capsys
         listed = json.loads(masters[0].ssh("kubectl --kubeconfig /etc/kubernetes/admin.conf get nodes -o json",
                                            check=True).stdout)["items"]
         assert masters[2].name not in {n["metadata"]["name"] for n in listed} and len(listed) == 4
+        # etcd: a snapshot from a master that stays was taken first; the member left with kubeadm reset
+        (snap,) = sorted((root / "clusters/ha/etcd").glob("etcd-*-pre-delete.db"))
+        assert snap.stat().st_size > 0
+        assert etcd_members(masters[0]) == sorted(m.name for m in masters[:2])
 
         before = {h.name: len(log_of(h)) for h in hosts}
         assert cli_main(["--root", str(root), "join", "-m", masters[2].ip]) == 0, capsys.readouterr().err
@@ -357,3 +393,33 @@ def test_kubeadm_ha_three_masters_two_nodes(tmp_path, test_hosts_factory, capsys
         real = json.loads(table.read_text())[f"{VIP}:6443"]["real"]
         assert sorted(real) == sorted(f"{m.ip}:6443" for m in masters), real
         assert ": 0 change(s)" in run(root, cf, capsys)
+        assert etcd_members(masters[0]) == sorted(m.name for m in masters), "the member joined again"
+
+        # etcd backup and restore, on the real etcd: a key written before the backup is back after the
+        # restore, on every member; what was written after is gone; the old data stays beside
+        etcdctl(masters[0], "put sealer-e2e before-backup")
+        backup = tmp_path / "backups" / "ha.db"
+        capsys.readouterr()
+        assert cli_main(["--root", str(root), "etcd", "backup", "-o", str(backup)]) == 0, capsys.readouterr().err
+        assert backup.stat().st_mode & 0o777 == 0o600
+        manual = sorted((root / "clusters/ha/etcd").glob("etcd-*-manual.db"))
+        assert len(manual) == 1 and manual[0].read_bytes() == backup.read_bytes()
+        etcdctl(masters[1], "put sealer-e2e after-backup")
+        etcdctl(masters[2], "put sealer-e2e-later x")
+        assert cli_main(["--root", str(root), "etcd", "restore", str(backup)]) == 2, "no terminal, no --force"
+        assert etcdctl(masters[0], "get sealer-e2e --print-value-only").strip() == "after-backup", "nothing touched"
+        capsys.readouterr()
+        assert cli_main(["--root", str(root), "etcd", "restore", str(backup), "--force"]) == 0, capsys.readouterr().err
+        for master in masters:
+            assert etcdctl(master, "get sealer-e2e --print-value-only").strip() == "before-backup", master.name
+            assert etcdctl(master, "get sealer-e2e-later --print-value-only").strip() == "", master.name
+            assert etcd_members(master) == sorted(m.name for m in masters)
+            assert master.ssh("ls -d /var/lib/etcd.before-restore-*", check=True).stdout.strip()
+            assert (master.rootfs / "etc/kubernetes/manifests/kube-apiserver.yaml").exists()
+            assert not (master.rootfs / "etc/kubernetes/sealer-etcd-restore").exists()
+        assert etcd_healthy(masters[0]) == 3
+        listed = json.loads(masters[0].ssh("kubectl --kubeconfig /etc/kubernetes/admin.conf get nodes -o json",
+                                           check=True).stdout)["items"]
+        assert len(listed) == 5, "the apiserver answers again"
+        assert ": 0 change(s)" in run(root, cf, capsys)
+        # a cluster without Kubernetes has no etcd: refused (exit 2), see test_day2

@@ -85,7 +85,8 @@ def put(root: Path, path: str, data: bytes) -> None:
 
 def publish(root: Path, version: str, arches: tuple[str, ...], kubeadm_script: bool = True) -> None:
     """The release files of every source, with their checksum files as each project writes them."""
-    runc_sums = []
+    runc_sums, etcd_sums = [], []
+    etcd_v = load_script().etcd_version(version)  # the etcd image kubeadm runs for the version (1.30.2: 3.5.12)
     for arch in arches:
         for name in ("kubeadm", "kubelet", "kubectl"):
             data = f"fake {name} {version} {arch}\n".encode()
@@ -116,7 +117,12 @@ def publish(root: Path, version: str, arches: tuple[str, ...], kubeadm_script: b
         data = tgz({"registry": b"fake registry", "LICENSE": b"Apache", "README.md": b"readme"})
         put(root, f"distribution/v2.8.3/{reg}", data)
         put(root, f"distribution/v2.8.3/{reg}.sha256", f"{sha(data)}  {reg}\n".encode())
+        etcd = f"etcd-v{etcd_v}-linux-{arch}.tar.gz"
+        data = tgz({f"etcd-v{etcd_v}-linux-{arch}/{b}": f"fake {b} {arch}".encode() for b in ("etcd", "etcdctl", "etcdutl")})
+        put(root, f"etcd/v{etcd_v}/{etcd}", data)
+        etcd_sums.append(f"{sha(data)}  {etcd}")
     runc_sums.append(f"{'0' * 64}  libseccomp-2.5.5.tar.gz")
+    put(root, f"etcd/v{etcd_v}/SHA256SUMS", ("\n".join(etcd_sums) + "\n").encode())
     put(root, "runc/v1.1.14/runc.sha256sum", ("\n".join(runc_sums) + "\n").encode())
     put(root, "calico/v3.28.2/manifests/calico.yaml", CALICO)
     put(root, "flannel/v0.25.7/kube-flannel.yml", FLANNEL)
@@ -163,7 +169,8 @@ def server(tmp_path):
 
 def fetch(url: str, *args: str) -> subprocess.CompletedProcess[str]:
     bases = {"kubernetes": "k8s", "crictl": "cri-tools", "containerd": "containerd", "runc": "runc",
-             "cni-plugins": "cni", "registry": "distribution", "calico": "calico", "flannel": "flannel"}
+             "cni-plugins": "cni", "registry": "distribution", "calico": "calico", "flannel": "flannel",
+             "etcd": "etcd"}
     flags = [f"--base-url={name}={url}/{path}" for name, path in bases.items()]
     return subprocess.run([sys.executable, str(SCRIPT), *flags, *args], capture_output=True, text=True,
                           timeout=120, check=False)
@@ -205,7 +212,8 @@ def test_good_context_has_the_base_image_layout_and_builds(server, tmp_path, cap
     for arch in ("amd64", "arm64"):
         bins = sorted(p.name for p in (out / arch / "bin").iterdir())
         assert bins == sorted(["kubeadm", "kubelet", "kubectl", "crictl", "containerd", "containerd-shim-runc-v2",
-                               "ctr", "runc", "registry"])
+                               "ctr", "runc", "registry", "etcdctl", "etcdutl"])  # etcd's server: not on hosts
+        assert (out / arch / "bin" / "etcdctl").read_bytes() == f"fake etcdctl {arch}".encode()
         assert (out / arch / "bin" / "runc").read_bytes() == f"fake runc {arch}".encode()
         assert sorted(p.name for p in (out / arch / "cni" / "bin").iterdir()) == ["bridge", "host-local", "loopback"]
     kubeadm_yml = (out / "rootfs" / "etc" / "kubeadm.yml").read_text()
@@ -375,7 +383,8 @@ def test_downloads_resume_and_verified_files_are_reused(server, tmp_path):
                    "--cache", str(cache), "--cni-sha256", sha(CALICO))
     assert second.returncode == 0, second.stderr
     assert "resuming at 7 bytes" in second.stderr
-    binaries = [(path, rng) for path, rng in RangeHandler.requests if not path.endswith((".sha256", ".sha256sum"))]
+    binaries = [(path, rng) for path, rng in RangeHandler.requests
+                if not path.endswith((".sha256", ".sha256sum", "SHA256SUMS"))]
     assert binaries == [(f"/k8s/v1.30.2/bin/linux/{HOST_ARCH}/kubectl", "bytes=7-")]  # all else from the cache
     assert (tmp_path / "b" / HOST_ARCH / "bin" / "kubectl").read_bytes() == data
 

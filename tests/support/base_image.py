@@ -118,6 +118,7 @@ def standin_zipapp(dest: Path, tool: str, version: str = STANDIN_VERSION) -> Pat
         z.write(STANDINS / f"{tool}.py", f"{tool}.py")
         z.write(STANDINS / "_standin.py", "_standin.py")
         z.write(STANDINS / "_apiserver.py", "_apiserver.py")
+        z.write(STANDINS / "_etcd.py", "_etcd.py")
         cert, key = _apiserver_tls()
         z.writestr("apiserver.crt", cert)
         z.writestr("apiserver.key", key)

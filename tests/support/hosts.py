@@ -34,12 +34,14 @@ from typing import NamedTuple, TypeVar
 SUITE = "bookworm"
 MIRROR = "http://deb.debian.org/debian"
 # Bump when PACKAGES, DISABLED_UNITS or _customize() change: the cached tarball is rebuilt under the new name.
-RECIPE_VERSION = 2
+RECIPE_VERSION = 3
+# openssl, etcd-server, etcd-client: the Kubernetes stand-ins make a real TLS etcd cluster with them
+# (kube_standins/_etcd.py); etcd.service, Debian's own etcd, is disabled below.
 PACKAGES = ("systemd", "systemd-sysv", "openssh-server", "iproute2", "python3", "dbus", "ca-certificates",
-            "procps", "kmod", "sudo")
+            "procps", "kmod", "sudo", "openssl", "etcd-server", "etcd-client")
 # Not needed in a test host, and the apt/fstrim/e2scrub timers would only make noise (there is no route out anyway).
 DISABLED_UNITS = ("apt-daily.timer", "apt-daily-upgrade.timer", "dpkg-db-backup.timer", "e2scrub_all.timer",
-                  "fstrim.timer", "e2scrub_reap.service")
+                  "fstrim.timer", "e2scrub_reap.service", "etcd.service")
 CACHE_ENV = "SEALER_RUNNER_TEST_CACHE"
 DEFAULT_CACHE = Path("/var/cache/sealer_runner-tests")
 TOOLS = ("debootstrap", "systemd-nspawn", "ssh", "ssh-keygen", "ip", "tar", "setpriv", "chroot", "mount")

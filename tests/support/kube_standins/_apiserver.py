@@ -75,7 +75,12 @@ def handle(method: str, path: str, body: dict, origin_ip: str) -> tuple[int, obj
                 return 403, {"error": "; ".join(problems)}
             nodes.append({"name": body["name"], "ip": body["ip"], "control_plane": bool(body.get("control_plane"))})
             write(NODES, json.dumps(nodes, indent=1))
-            return 200, {"origin": f"{origin_ip}:{APISERVER_PORT}"}
+            answer = {"origin": f"{origin_ip}:{APISERVER_PORT}"}
+            if body.get("control_plane"):  # kubeadm: the certificates from the kubeadm-certs Secret
+                import _etcd
+
+                answer["etcd_ca"] = _etcd.ca_pair()
+            return 200, answer
         if method == "DELETE" and path.startswith("/api/v1/nodes/"):
             name = path.rsplit("/", 1)[1]
             if not any(n["name"] == name for n in nodes):
@@ -145,9 +150,15 @@ class Handler(BaseHTTPRequestHandler):
 
 
 def start() -> ThreadingHTTPServer:
+    """Serve on :6443 in a thread; ``stop(server)`` ends it (the kubelet does when the manifest goes)."""
     server = ThreadingHTTPServer(("0.0.0.0", APISERVER_PORT), Handler)
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     context.load_cert_chain(*tls_files())
     server.socket = context.wrap_socket(server.socket, server_side=True)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     return server
+
+
+def stop(server: ThreadingHTTPServer) -> None:
+    server.shutdown()
+    server.server_close()

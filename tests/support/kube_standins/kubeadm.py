@@ -33,6 +33,7 @@ import string
 import subprocess
 import time
 
+import _etcd
 from _standin import (ISSUED, K8S, NODES, ORIGIN, StandinError, flag, https_call, is_true, load_documents,
                       local_addresses, main, own_ip_towards, parse_flags, read_json, settings, split_endpoint,
                       systemctl, unknown_fields, write)
@@ -225,13 +226,13 @@ def kubelet_files(kubelet_doc: dict, repository: str, cri: str) -> None:
 
 
 def control_plane_files(cluster: dict, advertise: str, server: str) -> None:
-    for name in PKI:
+    for name in (n for n in PKI if not n.startswith("etcd/")):  # etcd's are real (_etcd.py)
         write(f"{K8S}/pki/{name}", f"-----BEGIN STAND-IN {name}-----\n{cluster.get('controlPlaneEndpoint')}\n",
               0o600 if name.endswith(".key") else 0o644)
     for name in KUBECONFIGS:
         write(f"{K8S}/{name}", kubeconfig(name.split(".")[0], server), 0o600)
     repository = cluster.get("imageRepository", "registry.k8s.io")
-    for name in MANIFESTS:
+    for name in (n for n in MANIFESTS if n != "etcd"):  # etcd's: _etcd.write_manifest
         write(f"{K8S}/manifests/{name}.yaml",
               f"apiVersion: v1\nkind: Pod\nmetadata: {{name: {name}, namespace: kube-system}}\n"
               f"spec: {{hostNetwork: true, containers: [{{name: {name}, "
@@ -269,10 +270,12 @@ def init(argv: list[str]) -> dict:
         return {"dry_run": True}
     server = f"https://{endpoint or advertise + ':6443'}"
     control_plane_files(cluster, advertise, server)
+    _etcd.init_member(advertise)
     write(f"{K8S}/kubelet.conf", kubeconfig("system:node:" + socket.gethostname(), server), 0o600)
     cri = str(registration.get("criSocket", "unix:///run/containerd/containerd.sock"))
     kubelet_files(docs.get("KubeletConfiguration", {}), cluster.get("imageRepository", "registry.k8s.io"), cri)
     start_kubelet()
+    _etcd.wait_healthy(f"https://127.0.0.1:{_etcd.CLIENT_PORT}")
     token = new_token()
     ca_hash = "sha256:" + hashlib.sha256(open(f"{K8S}/pki/ca.crt", "rb").read()).hexdigest()
     key = secrets.token_hex(32) if is_true(flags, "upload-certs") else ""
@@ -358,6 +361,8 @@ def join(argv: list[str]) -> dict:
                    "cgroupDriver": "systemd"}, "registry.k8s.io",
                   str(registration.get("criSocket", "unix:///run/containerd/containerd.sock")))
     start_kubelet()
+    if control_plane is not None:  # the new etcd member, through master0's (the kubelet runs its manifest)
+        _etcd.join_member(advertise, answer["etcd_ca"], answer["origin"].rsplit(":", 1)[0])
     for warning in warnings:
         print(warning)
     print("This node has joined the cluster:\n* Certificate signing request was sent to apiserver and a response "
@@ -479,6 +484,9 @@ def reset(argv: list[str]) -> dict:
     if not os.path.exists(socket_path):
         print(f"[reset] WARNING: the CRI socket {socket_path} is not there: containers are not cleaned up")
     was_member = os.path.exists(f"{K8S}/kubelet.conf")
+    left_etcd = _etcd.leave()  # before the kubelet (and with it the member) stops
+    if left_etcd:
+        print(left_etcd)
     systemctl("stop", "kubelet")
     for name in ("manifests", "pki", "tmp"):
         shutil.rmtree(f"{K8S}/{name}", ignore_errors=True)
@@ -488,11 +496,11 @@ def reset(argv: list[str]) -> dict:
             os.unlink(f"{K8S}/{name}")
         except FileNotFoundError:
             pass
-    for directory in ("/var/lib/kubelet", "/var/lib/etcd"):
-        shutil.rmtree(directory, ignore_errors=True)
+    shutil.rmtree("/var/lib/kubelet", ignore_errors=True)
+    _etcd.clear_data()
     print("[reset] Stopping the kubelet service\n[reset] Deleting contents of directories: "
           f"[{K8S}/manifests /var/lib/kubelet {K8S}/pki]")
-    return {"was_member": was_member}
+    return {"was_member": was_member, "etcd": left_etcd}
 
 
 def certs_apiserver(argv: list[str]) -> dict:

@@ -2,20 +2,26 @@
 checks its command line as the real kubelet would at start (known flags only; --config must be a
 KubeletConfiguration with known fields; a kubeconfig or bootstrap kubeconfig present; the container
 runtime's socket present) and exits 1 when something is wrong, so systemd's restart loop and kubeadm's
-kubelet-check see the failure. It runs no pods, except the stand-in for the kube-apiserver static pod
-(_apiserver.py) on a host whose /etc/kubernetes/manifests holds kube-apiserver.yaml. Ready, it writes
-/run/kube-standin-kubelet.ready."""
+kubelet-check see the failure. It runs no pods but two static pods, as the real kubelet does, watching
+/etc/kubernetes/manifests (every half second): kube-apiserver.yaml runs the stand-in apiserver
+(_apiserver.py), started when the manifest comes and stopped when it goes; etcd.yaml runs the manifest's own
+command with the host's **real** etcd (_etcd.py), restarted when the manifest changes and stopped when it
+goes. Ready, it writes /run/kube-standin-kubelet.ready."""
 
 from __future__ import annotations
 
 import os
 import signal
+import subprocess
 import sys
 import time
 
 from _standin import K8S, StandinError, flag, load_documents, parse_flags, record, unknown_fields
 
 READY = "/run/kube-standin-kubelet.ready"
+APISERVER_MANIFEST = K8S + "/manifests/kube-apiserver.yaml"
+ETCD_MANIFEST = K8S + "/manifests/etcd.yaml"
+ETCD_LOG = "/var/log/kube-standin-etcd.log"
 FLAGS = {"bootstrap-kubeconfig": True, "kubeconfig": True, "config": True, "container-runtime-endpoint": True,
          "pod-infra-container-image": True, "node-ip": True, "hostname-override": True, "v": True,
          "cgroup-driver": True, "node-labels": True, "register-with-taints": True, "root-dir": True,
@@ -45,6 +51,58 @@ def check(argv: list[str]) -> dict:
     return {"cgroup_driver": docs[0].get("cgroupDriver"), "container_runtime_endpoint": endpoint}
 
 
+class StaticPods:
+    """The two static pods the stand-in kubelet runs (see the module's text)."""
+
+    def __init__(self) -> None:
+        self.apiserver = None
+        self.etcd: subprocess.Popen | None = None
+        self.etcd_manifest = b""
+
+    def sync(self) -> None:
+        if os.path.exists(APISERVER_MANIFEST) != (self.apiserver is not None):
+            import _apiserver
+
+            if self.apiserver is None:
+                self.apiserver = _apiserver.start()
+            else:
+                _apiserver.stop(self.apiserver)
+                self.apiserver = None
+        try:
+            with open(ETCD_MANIFEST, "rb") as handle:
+                manifest = handle.read()
+        except OSError:
+            manifest = b""
+        if self.etcd is not None and (manifest != self.etcd_manifest or self.etcd.poll() is not None):
+            self.stop_etcd()
+        if manifest and self.etcd is None:
+            self.start_etcd(manifest)
+
+    def start_etcd(self, manifest: bytes) -> None:
+        import yaml
+
+        container = (yaml.safe_load(manifest)["spec"]["containers"])[0]
+        command = [str(word) for word in (container.get("command") or []) + (container.get("args") or [])]
+        log = open(ETCD_LOG, "ab")  # noqa: SIM115 (the child keeps it)
+        self.etcd = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+        self.etcd_manifest = manifest
+        record("static-pod", ["etcd"], started=command, pid=self.etcd.pid)
+
+    def stop_etcd(self) -> None:
+        if self.etcd is None:
+            return
+        if self.etcd.poll() is None:
+            self.etcd.terminate()
+            try:
+                self.etcd.wait(20)
+            except subprocess.TimeoutExpired:
+                self.etcd.kill()
+                self.etcd.wait()
+        record("static-pod", ["etcd"], stopped=self.etcd.pid, returncode=self.etcd.returncode)
+        self.etcd = None
+        self.etcd_manifest = b""
+
+
 def main() -> None:
     argv = sys.argv[1:]
     start = time.time()
@@ -59,25 +117,24 @@ def main() -> None:
         record("kubelet", argv, start=start, error=str(exc))
         sys.stderr.write(f"E kubelet: {exc}\n")
         sys.exit(1)
-    apiserver = os.path.exists(K8S + "/manifests/kube-apiserver.yaml")
-    if apiserver:
-        import _apiserver
-
-        _apiserver.start()
-    record("kubelet", argv, start=start, apiserver=apiserver, **found)
+    pods = StaticPods()
+    pods.sync()
+    record("kubelet", argv, start=start, apiserver=pods.apiserver is not None, **found)
 
     def stop(signum, frame):  # noqa: ARG001
         try:
             os.unlink(READY)
         except OSError:
             pass
+        pods.stop_etcd()
         sys.exit(0)
 
     signal.signal(signal.SIGTERM, stop)
     with open(READY, "w") as handle:
         handle.write(str(os.getpid()))
     while True:
-        time.sleep(3600)
+        time.sleep(0.5)
+        pods.sync()
 
 
 if __name__ == "__main__":
