@@ -17,11 +17,14 @@ from .format import time_ago
 NEVER = "never applied"
 
 
-def _row(cluster: KnownCluster) -> dict[str, Any]:
+def _row(cluster: KnownCluster, root) -> dict[str, Any]:
+    from ..run import progress
+
     state = cluster.state
+    unfinished = progress.read(root, cluster.name)
     if state is None:
-        return {"name": cluster.name, "applied": False, "error": cluster.error or None}
-    return {"name": cluster.name, "applied": True, "image": state.image, "image_digest": state.image_digest,
+        return {"name": cluster.name, "applied": False, "error": cluster.error or None, "unfinished": unfinished}
+    return {"name": cluster.name, "applied": True, "unfinished": unfinished, "image": state.image, "image_digest": state.image_digest,
             "hosts": len(state.hosts), "masters": list(state.masters), "runtime": state.runtime,
             "kubernetes_version": state.kubernetes_version, "applied_at": state.applied_at,
             "applied_by": state.applied_by, "tags": list(state.tags),
@@ -37,8 +40,12 @@ def clusters(app: AppContext, as_json: bool) -> None:
     \b
     A cluster's state is kept in <root>/clusters/<name>/applied/ after each successful `run`:
     its Clusterfile (secrets removed) and state.json. A cluster dir without it is "never applied".
+    A verb that failed or was interrupted since is shown under the table, with what it did per
+    host (<root>/clusters/<name>/progress.json; JSON: "unfinished").
     """
-    rows = [_row(c) for c in known_clusters(app.root)]
+    from ..run import progress
+
+    rows = [_row(c, app.root) for c in known_clusters(app.root)]
     if as_json:
         click.echo(json.dumps(rows, indent=2))
         return
@@ -58,6 +65,9 @@ def clusters(app: AppContext, as_json: bool) -> None:
         table.add_row(escape(r["name"]), escape(r["image"]), str(r["hosts"]), escape(",".join(r["masters"])),
                       escape(runtime), escape(applied), escape(r["applied_by"]))
     app.out.print(table)
+    for r in rows:
+        if r["unfinished"]:
+            app.warn(f"{r['name']}: {progress.summary(r['unfinished'])} (the same command again continues)")
 
 
 COMMANDS = [clusters]

@@ -349,9 +349,14 @@ def apply_cluster(ctx: click.Context, clusterfile: Path, plan_only: bool, as_jso
     source = Source(text, str(clusterfile), read_applied(state_path))
     applied_text = read_clusterfile(applied_dir(app.root, spec.cluster.name) / "Clusterfile", "applied Clusterfile")
     plan = plan_cluster(spec, text, source.state, applied_text, image_digest=_image_digest(app, spec))
+    unfinished = progress.read(app.root, spec.cluster.name)
+    if unfinished:  # the hosts may not be what the applied state says: pending until the verb is run again
+        app.warn(f"{progress.summary(unfinished)}: run `{unfinished.get('verb')}` again to finish it")
     if plan_only:
-        _print_plan(app, plan.to_json() if as_json else None, plan.lines() or ["no host"])
-        raise click.exceptions.Exit(3 if plan.pending else 0)
+        data = {**plan.to_json(), "pending": plan.pending or bool(unfinished), "unfinished": unfinished} \
+            if as_json else None
+        _print_plan(app, data, plan.lines() or ["no host"])
+        raise click.exceptions.Exit(3 if plan.pending or unfinished else 0)
     if not plan.pending:
         app.info(f"Nothing to change: cluster {spec.cluster.name} is as its Clusterfile says (hosts, image, "
                  "Configs, plugins). `sealer_runner run` checks every host for drift.")

@@ -16,6 +16,7 @@ from ..errors import InputError, SealerError
 from ..run.cluster import ClusterState
 from ..run.etcd import SNAPSHOT_PATTERN, fetch_dir, snapshots
 from ..run.runner import run as run_playbook
+from ..run.runner import stop_if_interrupted
 from .context import AppContext
 from .day2_cmds import _confirm, _request, cluster_options, cluster_source
 from .run_display import RunDisplay
@@ -43,6 +44,7 @@ def _run(app: AppContext, source, playbook: str, extravars: dict, verbose: int, 
     with RunDisplay(app) as display:
         result = run_playbook(request, display)
     display.summary(result)
+    stop_if_interrupted(result, f"run `etcd {what.split()[-1]}` again (a restore continues where it stopped)")
     if not result.ok:
         lines = "\n".join(f"  {f}" for f in result.failures) or result.output_tail or f"  status {result.status}"
         raise SealerError(f"{what} failed ({result.status}, rc {result.rc}):\n{lines}\n"

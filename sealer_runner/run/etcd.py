@@ -12,7 +12,7 @@ SNAPSHOT_PATTERN = "etcd-*.db"
 
 
 def fetch_dir(root: Path, cluster: str) -> Path:
-    return applied_dir(root, cluster) / "etcd"
+    return applied_dir(root, cluster).parent / "etcd"
 
 
 def snapshots(directory: Path) -> list[Path]:

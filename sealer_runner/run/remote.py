@@ -19,7 +19,7 @@ from ..util.secret import Secret
 from .checks import CheckReport, ClusterHost, PostFacts, PreFacts, Rules, judge_post, judge_pre
 from .cluster import PLAYBOOKS_DIR, ClusterState, ansible_cfg, build_request, collections_path
 from .inventory import build_inventory, host_order
-from .runner import EventHandler, RunRequest, RunResult, run
+from .runner import EventHandler, RunRequest, RunResult, run, stop_if_interrupted
 from .state import known_clusters
 
 CHECK_FACTS = "sealer_check_facts"
@@ -97,7 +97,9 @@ def collect_facts(request: RunRequest, on_event: EventHandler | None = None) -> 
         if on_event is not None:
             on_event(event)
 
-    return run(request, handle), facts
+    result = run(request, handle)
+    stop_if_interrupted(result, "the checks only read the hosts: nothing was changed")
+    return result, facts
 
 
 def pre_check(spec: ClusterSpec, store: Store, root: Path, *, ssh_key: Secret | None,

@@ -106,6 +106,14 @@ def prepare(request: RunRequest) -> None:
         (request.private_dir / "env" / stale).unlink(missing_ok=True)
 
 
+def stop_if_interrupted(result: RunResult, what: str) -> None:
+    """Raise Interrupted (exit 130) when Ctrl-C stopped *result*'s run; *what* says what that means."""
+    if result.status == "canceled":
+        from ..errors import Interrupted
+
+        raise Interrupted(f"interrupted: ansible-playbook was stopped; {what}")
+
+
 @contextmanager
 def _interruptible():
     """While a playbook runs, SIGINT (Ctrl-C) does not unwind through ansible-runner, which would leave

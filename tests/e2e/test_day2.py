@@ -5,8 +5,12 @@ before the first run: every unit, file, mount and process of ours is listed befo
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
+import signal
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -15,6 +19,7 @@ from sealer_runner.cli.main import main as cli_main
 from tests.e2e.test_run import clusterfile, offline_cluster_image
 from tests.support.base_image import missing_binaries
 
+REPO = Path(__file__).resolve().parents[2]
 pytestmark = [pytest.mark.e2e]
 if missing_binaries():
     pytestmark.append(pytest.mark.skip(reason=f"missing {missing_binaries()} (run scripts/install.sh)"))
@@ -58,6 +63,26 @@ def sr(root: Path, capsys, *argv: str) -> tuple[int, str]:
     rc = cli_main(["--root", str(root), *argv])
     captured = capsys.readouterr()
     return rc, captured.err + captured.out
+
+
+def interrupted(root: Path, delay: float, *argv: str) -> tuple[int, str]:
+    """The CLI as a process of its own, sent SIGINT after *delay* seconds like a terminal's Ctrl-C (to its
+    whole process group); its exit code and stderr."""
+    code = "import sys; from sealer_runner.cli.main import main; sys.exit(main())"
+    proc = subprocess.Popen([sys.executable, "-c", code, "--root", str(root), *argv], cwd=REPO,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    try:
+        proc.wait(delay)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGINT)
+    out, err = proc.communicate(timeout=180)
+    return proc.returncode, err + out
+
+
+def leftover_playbooks(root: Path) -> list[str]:
+    """ansible-playbook processes still running a playbook of this store's clusters."""
+    found = subprocess.run(["pgrep", "-af", "ansible-playbook"], capture_output=True, text=True).stdout
+    return [line for line in found.splitlines() if str(root) in line]
 
 
 def test_join_delete_and_delete_all_leave_clean_hosts(tmp_path, test_hosts_factory, capsys):
@@ -169,8 +194,29 @@ def test_join_delete_and_delete_all_leave_clean_hosts(tmp_path, test_hosts_facto
         rc, err = sr(root, capsys, "scale-down", "-n", hosts[2].ip, "--prune", "--force")
         assert rc == 0, err
         assert snapshot(hosts[2]) == fresh[hosts[2].name]
+
+        # Ctrl-C (SIGINT to the whole foreground process group, as a terminal sends it) during a join, at
+        # several points: exit 130, no ansible-playbook left running, the applied state as it was, the
+        # per-host progress recorded and shown; then the same command finishes the join
+        applied = (root / "clusters/e2e/applied/state.json").read_bytes()
+        for delay in (1.5, 5.0, 10.0):
+            rc, err = interrupted(root, delay, "scale-up", "-n", hosts[2].ip)
+            assert rc == 130 and "interrupted" in err, (delay, rc, err)
+            assert (root / "clusters/e2e/applied/state.json").read_bytes() == applied, delay
+            assert not leftover_playbooks(root), (delay, leftover_playbooks(root))
+            recorded = json.loads(p.read_text()) if (p := root / "clusters/e2e/progress.json").exists() else None
+            if recorded is not None:  # interrupted once ansible-playbook ran (not during the pre checks)
+                assert recorded["verb"] == "join" and recorded["status"] == "canceled", recorded
+                assert {h["host"] for h in recorded["hosts"]} == {h.ip for h in hosts}
+                rc, out = sr(root, capsys, "clusters")
+                assert "join interrupted at" in out, out
+        assert (root / "clusters/e2e/progress.json").exists(), "at least one interrupt reached the playbook"
         rc, err = sr(root, capsys, "scale-up", "-n", hosts[2].ip)
         assert rc == 0, err
+        assert not (root / "clusters/e2e/progress.json").exists(), "a verb that succeeds clears the record"
+        assert hosts[2].ssh("systemctl is-active containerd", check=True).stdout.strip() == "active"
+        rc, err = sr(root, capsys, "run", "-f", str(three))
+        assert rc == 0 and ": 0 change(s)" in err, err
         rc, err = sr(root, capsys, "delete", "-a", "--prune", "--force")
         assert rc == 0, err
         for host in hosts:
