@@ -1,6 +1,7 @@
 """The Kubernetes part of the main job: a cluster image on a Kubernetes base, run onto 3 throwaway local
 hosts (systemd-nspawn: 1 master, 2 nodes) with the kubeadm runtime, after a dry run, then checked,
-queried and taken through day 2: a certificate name added, a node deleted, `apply` bringing it back.
+queried and taken through day 2: a certificate name added, a node deleted, `apply` bringing it back, an
+etcd snapshot taken and restored (the hosts run Debian's real etcd, with TLS, as kubeadm's stacked etcd).
 Used by scripts/example.sh; needs root.
 
     .venv/bin/python examples/kubernetes_on_test_hosts.py --root STORE
@@ -105,12 +106,18 @@ def main() -> int:
                  ["apply", "--plan"], 3),
                 ("day 2: sealer_runner apply: it joins again (only it gets the delivery)", ["apply"], 0),
                 ("day 2: sealer_runner apply --plan: nothing pending (exit 0)", ["apply", "--plan"], 0),
+                ("day 2: sealer_runner etcd backup: a snapshot of etcd (Debian's real etcd on the hosts, TLS)",
+                 ["etcd", "backup", "-o", str(work / "etcd-backup.db")], 0),
+                ("day 2: sealer_runner etcd restore: apiserver and etcd stopped, the member restored, both back",
+                 ["etcd", "restore", str(work / "etcd-backup.db"), "--force"], 0),
             ]
             for title, verb, expected in commands:
                 step(title)
                 argv = [*sr, verb[0], "-f", str(clusterfile), *verb[1:]]
                 if verb[0] == "exec":  # its command goes last
                     argv = [*sr, "exec", "-f", str(clusterfile), *verb[1:]]
+                if verb[0] == "etcd":  # a group: -f belongs to its subcommand
+                    argv = [*sr, "etcd", verb[1], "-f", str(clusterfile), *verb[2:]]
                 rc = subprocess.run(argv).returncode
                 if rc != expected:
                     print(f"exit status {rc}, expected {expected}", file=sys.stderr)

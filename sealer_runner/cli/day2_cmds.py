@@ -293,6 +293,8 @@ def upgrade(app: AppContext, image: str, clusterfile: Path | None, name: str | N
               help="Print per host what would change and change nothing: exit 0 when nothing would, 3 when "
                    "changes are pending.")
 @click.option("--json", "as_json", is_flag=True, help="With --plan: print the plan as JSON.")
+@click.option("--no-probe", "probe", flag_value=False, default=True,
+              help="Do not ask the hosts that stay whether they still hold the delivered rootfs (SSH, read-only).")
 @click.option("--force", is_flag=True, help="Do not ask before hosts leave (scripts, CI, AWX).")
 @click.option("--prune", is_flag=True, help="Hosts that leave also lose the rootfs, layers and containerd's data.")
 @click.option("--skip-checks", is_flag=True, help="Do not run the pre checks on hosts that join.")
@@ -300,8 +302,8 @@ def upgrade(app: AppContext, image: str, clusterfile: Path | None, name: str | N
               help="Cloud machines: wait this long for their SSH port before running (0: do not wait).")
 @click.option("-v", "--verbose", "verbose", count=True, help="Ansible's verbosity (-v ... -vvvv).")
 @click.pass_context
-def apply_cluster(ctx: click.Context, clusterfile: Path, plan_only: bool, as_json: bool, force: bool, prune: bool,
-                  skip_checks: bool, wait_ssh: float, verbose: int) -> None:
+def apply_cluster(ctx: click.Context, clusterfile: Path, plan_only: bool, as_json: bool, probe: bool, force: bool,
+                  prune: bool, skip_checks: bool, wait_ssh: float, verbose: int) -> None:
     """Make a cluster what its Clusterfile says: compare it with the applied state and act.
 
     \b
@@ -349,6 +351,8 @@ def apply_cluster(ctx: click.Context, clusterfile: Path, plan_only: bool, as_jso
     source = Source(text, str(clusterfile), read_applied(state_path))
     applied_text = read_clusterfile(applied_dir(app.root, spec.cluster.name) / "Clusterfile", "applied Clusterfile")
     plan = plan_cluster(spec, text, source.state, applied_text, image_digest=_image_digest(app, spec))
+    if probe:
+        plan = _probe_hosts(app, spec, plan)
     unfinished = progress.read(app.root, spec.cluster.name)
     if unfinished:  # the hosts may not be what the applied state says: pending until the verb is run again
         app.warn(f"{progress.summary(unfinished)}: run `{unfinished.get('verb')}` again to finish it")
@@ -380,6 +384,20 @@ def apply_cluster(ctx: click.Context, clusterfile: Path, plan_only: bool, as_jso
         ctx.invoke(run, clusterfile=clusterfile, verbose=verbose, skip_checks=skip_checks)
     elif joining:
         deliver_to(app, text, source, joining, skip_checks=skip_checks, verbose=verbose, started=started)
+
+
+def _probe_hosts(app: AppContext, spec: ClusterSpec, plan):
+    """*plan* with what the hosts that stay say (run/plan.py with_probe): one read-only command each."""
+    from ..run.plan import KEEP, RERUN, probe_command, with_probe
+    from ..run.remote import exec_request, run_exec
+
+    staying = [h.ip for h in plan.hosts if h.action in (KEEP, RERUN)]
+    if not staying:
+        return plan
+    request = exec_request(spec, app.root, command=probe_command(spec.cluster.data_root, spec.cluster.name),
+                           role=None, ssh_key=_key(spec))
+    request = replace(request, limit=",".join(staying))
+    return with_probe(plan, run_exec(request, spec.cluster))
 
 
 def _print_plan(app: AppContext, data, lines: list[str]) -> None:

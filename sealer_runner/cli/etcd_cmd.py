@@ -35,7 +35,7 @@ def _kubernetes_source(app: AppContext, clusterfile: Path | None, name: str | No
     return source
 
 
-def _run(app: AppContext, source, playbook: str, extravars: dict, verbose: int, what: str):
+def _run(app: AppContext, source, *, playbook: str, extravars: dict, verbose: int, what: str):
     spec = source.spec()
     request = _request(app, spec, verbose)
     state = ClusterState(app.root, spec.cluster.name)
@@ -81,8 +81,8 @@ def backup(app: AppContext, output: Path | None, keep: int, clusterfile: Path | 
     where = fetch_dir(app.root, source.state.name)
     before = set(snapshots(where))
     app.info(f"Taking a snapshot of cluster {source.state.name}'s etcd")
-    _run(app, source, "etcd_backup.yml", {"sealer_etcd_fetch_dir": str(where), "sealer_etcd_keep": keep,
-                                          "sealer_etcd_reason": "manual"}, verbose, "etcd backup")
+    _run(app, source, playbook="etcd_backup.yml", what="etcd backup", verbose=verbose,
+         extravars={"sealer_etcd_fetch_dir": str(where), "sealer_etcd_keep": keep, "sealer_etcd_reason": "manual"})
     new = [path for path in snapshots(where) if path not in before]
     if not new:
         raise SealerError(f"etcd backup ran, but no snapshot reached {where} (expected {SNAPSHOT_PATTERN})")
@@ -124,7 +124,8 @@ def restore(app: AppContext, snapshot: Path, clusterfile: Path | None, name: str
     _confirm(app, force, f"Restore cluster {source.state.name}'s etcd from {snapshot}? The apiservers stop until "
                          "it is done, and every change since the snapshot is lost.")
     app.info(f"Restoring cluster {source.state.name}'s etcd from {snapshot} on every master")
-    _run(app, source, "etcd_restore.yml", {"sealer_etcd_snapshot": str(snapshot.resolve())}, verbose, "etcd restore")
+    _run(app, source, playbook="etcd_restore.yml", what="etcd restore", verbose=verbose,
+         extravars={"sealer_etcd_snapshot": str(snapshot.resolve())})
     app.info(f"Done in {time.monotonic() - started:.1f}s: every master's etcd is {snapshot.name}'s, healthy; the "
              "apiservers answer")
 

@@ -2,8 +2,9 @@
 and state.json the last successful verb kept). Hosts to join, hosts to leave, and why every host would be
 run again (another image, other Configs, plugins, env, registry or host settings). Pure: no host, no SSH.
 
-The comparison is of what the front end knows; drift on the hosts themselves (a file edited or removed by
-hand) is what ``run`` finds and undoes, task by task."""
+``with_probe`` adds what a look at the hosts found (``apply`` asks each host that stays whether it still
+holds the delivered rootfs): a host that lost it makes every host run again. Finer drift (a file edited
+by hand) is what ``run`` finds and undoes, task by task."""
 
 from __future__ import annotations
 
@@ -84,6 +85,32 @@ def plan_cluster(desired: ClusterSpec, desired_text: str, applied: AppliedState,
     if applied.tags:
         notes.append(f"the last run was limited to --tags {','.join(applied.tags)}: `run` the whole cluster to be sure")
     return ClusterPlan(desired.cluster.name, tuple(hosts), tuple(rerun), tuple(notes))
+
+
+#: The file a delivered host keeps (module_utils/_layers.py APPLIED): its absence means the host lost its files.
+DELIVERED_MARK = "rootfs/.sealer-layers.json"
+
+
+def probe_command(data_root: str, cluster: str) -> str:
+    """The read-only shell test ``apply`` runs on each host that stays (exit 0: delivered)."""
+    return f"test -s '{data_root.rstrip('/')}/{cluster}/{DELIVERED_MARK}'"
+
+
+def with_probe(plan: ClusterPlan, outputs: Iterable[Any]) -> ClusterPlan:
+    """*plan* with the hosts' answers to ``probe_command`` (remote.HostOutput: rc 0, another rc, or None
+    when unreachable): a host without its delivered rootfs is a reason for every host to run again; one that
+    could not be reached is a note."""
+    lost, unreachable = [], []
+    for out in outputs:
+        if out.rc is None:
+            unreachable.append(f"{out.host} ({(out.error or 'unreachable').splitlines()[0]})")
+        elif out.rc != 0:
+            lost.append(out.host)
+    rerun = [*plan.rerun, *(f"{ip} lost its files (no {DELIVERED_MARK} in the cluster's data directory)"
+                            for ip in lost)]
+    notes = [*plan.notes, *(f"{what} could not be checked" for what in unreachable)]
+    hosts = tuple(h if h.action != KEEP or not rerun else HostPlan(h.ip, h.roles, RERUN) for h in plan.hosts)
+    return ClusterPlan(plan.name, hosts, tuple(rerun), tuple(notes))
 
 
 def _role(roles: Sequence[str]) -> str:

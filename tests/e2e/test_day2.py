@@ -190,6 +190,16 @@ def test_join_delete_and_delete_all_leave_clean_hosts(tmp_path, test_hosts_facto
             assert (host.rootfs / "var/lib/sealer/data/e2e/rootfs/etc/override.conf").read_text() == "limit=43\n"
         assert sr(root, capsys, "apply", "-f", str(three), "--plan")[0] == 0
 
+        # a host that lost its files is found by the plan (it asks each host), and apply puts them back
+        hosts[1].ssh("rm -f /var/lib/sealer/data/e2e/rootfs/.sealer-layers.json", check=True)
+        rc, out = sr(root, capsys, "apply", "-f", str(three), "--plan")
+        assert rc == 3 and f"re-run because: {hosts[1].ip} lost its files" in out, out
+        assert sr(root, capsys, "apply", "-f", str(three), "--plan", "--no-probe")[0] == 0, "--no-probe: state only"
+        rc, err = sr(root, capsys, "apply", "-f", str(three))
+        assert rc == 0 and "lost its files" in err, err
+        assert (hosts[1].rootfs / "var/lib/sealer/data/e2e/rootfs/.sealer-layers.json").exists()
+        assert sr(root, capsys, "apply", "-f", str(three), "--plan")[0] == 0
+
         # delete one host by IP, and the same host joins again (scale-down / scale-up); then the whole cluster goes
         rc, err = sr(root, capsys, "scale-down", "-n", hosts[2].ip, "--prune", "--force")
         assert rc == 0, err

@@ -92,3 +92,23 @@ def test_refused_changes_name_the_hosts():
         plan(text().replace("[10.0.0.2]", "[10.0.0.9]"), text())
     with pytest.raises(InputError, match="is cluster other, the state is prod"):
         plan(text().replace("name: prod", "name: other"), text())
+
+
+def test_a_host_that_lost_its_files_makes_every_host_run_again_and_an_unreachable_one_is_a_note():
+    from sealer_runner.run.plan import probe_command, with_probe
+    from sealer_runner.run.remote import HostOutput
+
+    assert probe_command("/var/lib/sealer/data/", "prod") == \
+        "test -s '/var/lib/sealer/data/prod/rootfs/.sealer-layers.json'"
+    now = plan(text(), text())
+    assert not now.pending
+    ips = [h.ip for h in now.hosts]
+    assert len(ips) >= 3
+    same = with_probe(now, [HostOutput(ip, (), 0) for ip in ips])
+    assert not same.pending and same.rerun == ()
+    lost = with_probe(now, [HostOutput(ips[0], (), 0), HostOutput(ips[1], (), 1),
+                             *(HostOutput(ip, (), None, error="ssh: connect timed out\nmore") for ip in ips[2:])])
+    assert lost.pending and {h.action for h in lost.hosts} == {RERUN}
+    assert lost.rerun == (f"{ips[1]} lost its files (no rootfs/.sealer-layers.json in the cluster's data directory)",)
+    assert [n for n in lost.notes if "could not be checked" in n] == \
+        [f"{ip} (ssh: connect timed out) could not be checked" for ip in ips[2:]]
