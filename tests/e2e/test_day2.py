@@ -80,9 +80,17 @@ def interrupted(root: Path, delay: float, *argv: str) -> tuple[int, str]:
 
 
 def leftover_playbooks(root: Path) -> list[str]:
-    """ansible-playbook processes still running a playbook of this store's clusters."""
-    found = subprocess.run(["pgrep", "-af", "ansible-playbook"], capture_output=True, text=True).stdout
-    return [line for line in found.splitlines() if str(root) in line]
+    """ansible-playbook processes still running a playbook of this store's clusters (the program itself, run
+    by its python: not the ssh-agent ansible-runner wraps it in, which outlives it by up to 10 s, nor ssh's
+    ControlPersist masters)."""
+    found = subprocess.run(["ps", "-eo", "pid=,args="], capture_output=True, text=True).stdout
+    out = []
+    for line in found.splitlines():
+        words = line.split()
+        program = [w for w in words[1:3] if not w.startswith("-")]
+        if str(root) in line and any(Path(w).name == "ansible-playbook" for w in program):
+            out.append(line)
+    return out
 
 
 def test_join_delete_and_delete_all_leave_clean_hosts(tmp_path, test_hosts_factory, capsys):
