@@ -11,6 +11,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -65,12 +66,31 @@ def sr(root: Path, capsys, *argv: str) -> tuple[int, str]:
     return rc, captured.err + captured.out
 
 
+def cli_process(root: Path, *argv: str) -> subprocess.Popen[str]:
+    """The CLI as a process of its own (a session of its own, as a terminal's foreground job)."""
+    code = "import sys; from sealer_runner.cli.main import main; sys.exit(main())"
+    return subprocess.Popen([sys.executable, "-c", code, "--root", str(root), *argv], cwd=REPO,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+
+
+def wait_for_play(root: Path, play: str, proc: subprocess.Popen[str], before: set[Path],
+                  timeout: float = 120) -> None:
+    """Until a run of the store's cluster that is not one of *before* started *play* (its ansible stdout
+    says so)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        runs = set((root / "clusters/e2e/runner/artifacts").glob("*/stdout")) - before
+        if any(f"PLAY [{play}" in run.read_text(errors="replace") for run in runs):
+            return
+        assert proc.poll() is None, f"the command ended before {play!r}: {proc.communicate()}"
+        time.sleep(0.2)
+    raise AssertionError(f"no {play!r} within {timeout}s")
+
+
 def interrupted(root: Path, delay: float, *argv: str) -> tuple[int, str]:
     """The CLI as a process of its own, sent SIGINT after *delay* seconds like a terminal's Ctrl-C (to its
     whole process group); its exit code and stderr."""
-    code = "import sys; from sealer_runner.cli.main import main; sys.exit(main())"
-    proc = subprocess.Popen([sys.executable, "-c", code, "--root", str(root), *argv], cwd=REPO,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    proc = cli_process(root, *argv)
     try:
         proc.wait(delay)
     except subprocess.TimeoutExpired:
@@ -229,6 +249,26 @@ def test_join_delete_and_delete_all_leave_clean_hosts(tmp_path, test_hosts_facto
                 rc, out = sr(root, capsys, "clusters")
                 assert "join interrupted at" in out, out
         assert (root / "clusters/e2e/progress.json").exists(), "at least one interrupt reached the playbook"
+
+        # the joining host dies mid-join (its cable cut once the delivery to it began): the join fails naming
+        # it, the hosts already there keep serving, the record says which hosts are done; back, a re-run finishes
+        before = set((root / "clusters/e2e/runner/artifacts").glob("*/stdout"))
+        proc = cli_process(root, "scale-up", "-n", hosts[2].ip)
+        wait_for_play(root, "Deliver the image's rootfs", proc, before)
+        hosts[2].cut()
+        try:
+            out, err = proc.communicate(timeout=300)
+        finally:
+            hosts[2].restore()
+        assert proc.returncode == 1 and "join failed" in err, (proc.returncode, err + out)
+        recorded = json.loads((root / "clusters/e2e/progress.json").read_text())
+        status = {h["host"]: h["status"] for h in recorded["hosts"]}
+        assert recorded["status"] == "failed" and status[hosts[2].ip] in ("unreachable", "failed"), recorded
+        assert status[hosts[0].ip] == status[hosts[1].ip] == "done", recorded
+        assert (root / "clusters/e2e/applied/state.json").read_bytes() == applied
+        for host in hosts[:2]:
+            assert host.ssh("systemctl is-active containerd", check=True).stdout.strip() == "active", host.name
+        assert hosts[0].ssh("systemctl is-active sealer-registry", check=True).stdout.strip() == "active"
         rc, err = sr(root, capsys, "scale-up", "-n", hosts[2].ip)
         assert rc == 0, err
         assert not (root / "clusters/e2e/progress.json").exists(), "a verb that succeeds clears the record"
