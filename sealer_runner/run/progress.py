@@ -7,7 +7,10 @@ it. Every verb's steps are idempotent and pass over hosts already done (an upgra
 again, a joined one not joined again), so running the same command again continues.
 
 ``PlayTracker`` follows the run's events: a host *completed* a play when it took part in it without a
-failure and the play ended (the next play started, or the run's stats came).
+failure and the play ended (the next play started, or the run's stats came). A host is *done* when the
+playbook ran to its end (its stats came, no play was cut short because every host had failed or an
+``any_errors_fatal`` play stopped it, and no Ctrl-C) and the host failed nowhere: it then went through
+every play meant for it.
 """
 
 from __future__ import annotations
@@ -32,6 +35,8 @@ class PlayTracker:
 
     plays: list[str] = field(default_factory=list)  # in the order they started
     completed: dict[str, list[str]] = field(default_factory=dict)
+    finished: bool = False  # the run's stats came
+    aborted: bool = False  # Ansible stopped the playbook early (no hosts left in a play)
     _in_play: set[str] = field(default_factory=set)
     _failed_in_play: set[str] = field(default_factory=set)
     _ended: bool = False
@@ -45,6 +50,9 @@ class PlayTracker:
             self._ended = False
         elif kind == "playbook_on_stats":
             self._close()
+            self.finished = True
+        elif kind == "playbook_on_no_hosts_remaining":
+            self.aborted = True
         elif kind in _HOST_EVENTS and data.get("host") and self.plays:
             host = str(data["host"])
             self._in_play.add(host)
@@ -61,13 +69,13 @@ class PlayTracker:
 
 
 def host_records(hosts: list[str], tracker: PlayTracker, failures, canceled: bool) -> list[dict[str, Any]]:
-    """Per host: status (``done``: every play it was in completed, none failed; ``failed``; ``unreachable``;
-    ``not finished``: interrupted or stopped before its plays ended), the plays it completed, and the
-    failure (task and message) when there was one."""
+    """Per host: status (``done``: the playbook ran to its end and the host failed nowhere; ``failed``;
+    ``unreachable``; ``not finished``: interrupted, or the playbook stopped early), the plays it completed,
+    and the failure (task and message) when there was one."""
     failed = {}
     for failure in failures:
         failed.setdefault(failure.host, failure)
-    last = tracker.plays[-1] if tracker.plays else None
+    ran_to_end = tracker.finished and not tracker.aborted and not canceled
     out = []
     for host in hosts:
         done = tracker.completed.get(host, [])
@@ -76,7 +84,7 @@ def host_records(hosts: list[str], tracker: PlayTracker, failures, canceled: boo
             failure = failed[host]
             record["status"] = "unreachable" if failure.unreachable else "failed"
             record["failed_at"] = str(failure)
-        elif not canceled and last is not None and last in done:
+        elif ran_to_end and done:
             record["status"] = "done"
         else:
             record["status"] = "not finished"

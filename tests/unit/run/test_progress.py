@@ -65,3 +65,20 @@ def test_an_interrupted_run_finishes_no_host():
     assert records[0]["status"] == "not finished" and records[0]["plays_completed"] == ["one"]
     assert progress.summary({"verb": "upgrade", "status": "canceled", "at": "t", "hosts": records}) == \
         "upgrade interrupted at t: not finished a"
+
+
+def test_a_playbook_stopped_early_finishes_nobody():
+    events = [play("Reach"), on("runner_on_ok", "a"), on("runner_on_unreachable", "b"),
+              {"event": "playbook_on_no_hosts_remaining", "event_data": {}},
+              {"event": "playbook_on_stats", "event_data": {}}]
+    tracker = progress.PlayTracker()
+    feed(tracker, events)
+    failure = Failure("b", "ping", "", "no route", unreachable=True)
+    records = {r["host"]: r["status"] for r in progress.host_records(["a", "b"], tracker, (failure,), canceled=False)}
+    assert records == {"a": "not finished", "b": "unreachable"}
+    # the same without the early stop: a went through every play meant for it (a node plays fewer than a master)
+    tracker = progress.PlayTracker()
+    feed(tracker, [e for e in events if e["event"] != "playbook_on_no_hosts_remaining"][:3]
+         + [play("masters only"), on("runner_on_ok", "c"), {"event": "playbook_on_stats", "event_data": {}}])
+    records = {r["host"]: r["status"] for r in progress.host_records(["a", "b", "c"], tracker, (failure,), False)}
+    assert records == {"a": "done", "b": "unreachable", "c": "done"}
