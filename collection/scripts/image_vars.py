@@ -122,7 +122,7 @@ class Layout:
         self.root = os.path.abspath(root)
 
     def path(self, digest):
-        algorithm, _, hex_digest = str(digest).partition(":")
+        algorithm, _sep, hex_digest = str(digest).partition(":")
         if algorithm != "sha256" or not re.match(r"^[0-9a-f]{64}$", hex_digest):
             raise ImageVarsError("unsupported digest %r" % digest)
         return os.path.join(self.root, "blobs", "sha256", hex_digest)
@@ -151,7 +151,7 @@ def pick_image(index, wanted):
 
 
 def _names(names):
-    return [next((n for n in given if n), "?") for _, given in names]
+    return [next((n for n in given if n), "?") for _entry, given in names]
 
 
 def platform_manifests(layout, descriptor):
@@ -203,7 +203,7 @@ def upstream_registries(manifest):
 
 def registry_domain(name):
     """Docker's rule: the first part of a name is a registry when it has a '.' or ':', or is localhost."""
-    first, sep, _ = name.partition("/")
+    first, sep, _rest = name.partition("/")
     if not sep or ("." not in first and ":" not in first and first != "localhost"):
         return "docker.io"
     return "docker.io" if first == "index.docker.io" else first
@@ -270,7 +270,7 @@ def image_vars(layout, entry, wanted_platform=None):
     name = next((entry.get("annotations", {}).get(a) for a in NAME_ANNOTATIONS
                  if entry.get("annotations", {}).get(a)), entry["digest"])
     every = []
-    for plat, each, _ in manifests:
+    for plat, each, _config in manifests:
         try:
             every.append({"platform": plat, "layers": layer_vars(layout, each)})
         except ImageVarsError:
@@ -300,7 +300,7 @@ def unsafe(value, key=None):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n", maxsplit=1)[0])
     parser.add_argument("source", help="an oci-archive (sealer_runner save) or an OCI layout directory")
     parser.add_argument("out", help="directory for the blobs (from an archive) and image-vars.yml")
     parser.add_argument("--image", help="the image to take, when the archive holds several")
@@ -324,7 +324,7 @@ def main(argv=None):
         yaml.dump(unsafe(found), f, Dumper=_Dumper, default_flow_style=False, sort_keys=True, width=120)
     os.replace(target + ".partial", target)
     sys.stdout.write("%s: %s, %d layers (%s)\n" % (target, found["sealer_image"], len(found["sealer_layers"]),
-                                                    found["sealer_delivered_platform"]))
+                                                   found["sealer_delivered_platform"]))
     return 0
 
 

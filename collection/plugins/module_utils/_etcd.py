@@ -29,7 +29,7 @@ def command_flags(manifest, where="etcd.yaml"):
     flags = {}
     for word in words:
         if word.startswith("--"):
-            name, _, value = word[2:].partition("=")
+            name, _sep, value = word[2:].partition("=")
             flags[name] = value
     return flags
 

@@ -24,7 +24,7 @@ description:
     C(ALIBABA_CLOUD_ACCESS_KEY_ID)/C(ALIBABA_CLOUD_ACCESS_KEY_SECRET). The endpoint from I(endpoint_url), else
     C(ALIBABA_CLOUD_ENDPOINT_URL) (one URL for both ECS and VPC), else the SDK's regional endpoints.
 version_added: "0.1.0"
-author: sealer_runner developers
+author: sealer_runner developers (!UNKNOWN)
 requirements: [aliyun-python-sdk-core, aliyun-python-sdk-ecs, aliyun-python-sdk-vpc]
 options:
   cluster:

@@ -22,7 +22,7 @@ description:
     else; a VPC given by I(vpc_id) is always kept.
   - Credentials come from boto3's standard chain; the endpoint from I(endpoint_url), else C(AWS_ENDPOINT_URL).
 version_added: "0.1.0"
-author: sealer_runner developers
+author: sealer_runner developers (!UNKNOWN)
 requirements: [boto3]
 options:
   cluster:

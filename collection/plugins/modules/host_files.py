@@ -18,7 +18,7 @@ description:
   - Meant for configuration rendered on the controller (C(lookup('ansible.builtin.template', ...)),
     C(lookup('ansible.builtin.file', ...))), not for large files.
 version_added: "0.1.0"
-author: sealer_runner developers
+author: sealer_runner developers (!UNKNOWN)
 options:
   directories:
     description: Directories to create (with their parents) and give I(mode).
@@ -65,8 +65,10 @@ options:
     default: ""
 attributes:
   check_mode:
+    description: Can run in check_mode and return changed status prediction without modifying the target.
     support: full
   diff_mode:
+    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
     support: none
 """
 

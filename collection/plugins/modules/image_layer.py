@@ -25,7 +25,7 @@ description:
     FIFOs or oversized tar headers, is refused whole, on arrival and again when applied; the module then
     fails naming the layer and the member. Mode bits, setuid and sticky included, are kept.
 version_added: "0.1.0"
-author: sealer_runner developers
+author: sealer_runner developers (!UNKNOWN)
 options:
   layers:
     description:
@@ -67,8 +67,10 @@ options:
     default: present
 attributes:
   check_mode:
+    description: Can run in check_mode and return changed status prediction without modifying the target.
     support: full
   diff_mode:
+    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
     support: none
 """
 

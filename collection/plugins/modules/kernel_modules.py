@@ -15,7 +15,7 @@ description:
   - A module that cannot be loaded (no C(modprobe) in a container, or the kernel refuses) is returned
     in I(refused). It fails the task when I(strict) says so, and is a warning otherwise.
 version_added: "0.1.0"
-author: sealer_runner developers
+author: sealer_runner developers (!UNKNOWN)
 options:
   names:
     description: Module names, e.g. C([overlay, br_netfilter]).
@@ -56,9 +56,11 @@ options:
     default: /run/systemd/container
 attributes:
   check_mode:
+    description: Can run in check_mode and return changed status prediction without modifying the target.
     support: full
     details: Reports which modules would be loaded; whether loading would succeed is not known.
   diff_mode:
+    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
     support: none
 """
 

@@ -14,7 +14,7 @@ description:
     labels and taints, so C(changed) is true only when the node changed.
   - Run it where kubectl can reach the cluster (master0, with the admin kubeconfig).
 version_added: "0.1.0"
-author: sealer_runner developers
+author: sealer_runner developers (!UNKNOWN)
 options:
   ip:
     description: An address of the node (sealer's plugins name hosts by IP).
@@ -44,9 +44,11 @@ options:
     default: ""
 attributes:
   check_mode:
+    description: Can run in check_mode and return changed status prediction without modifying the target.
     support: full
     details: Reads the node and reports the commands it would run.
   diff_mode:
+    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
     support: none
 """
 

@@ -25,7 +25,7 @@ description:
     then answers 410, and the hosts fetching from it fail at once instead of waiting I(wait) seconds.
   - A host that already has every layer is sent nothing and reports no change.
 version_added: "0.1.0"
-author: sealer_runner developers
+author: sealer_runner developers (!UNKNOWN)
 options:
   layers:
     description: The image's layers, each a dict with C(digest) (C(sha256:...)) and C(source), the blob's path on the controller.
@@ -54,11 +54,14 @@ options:
     type: dict
 attributes:
   action:
+    description: Indicates this has a corresponding action plugin so some parts of the options can be executed on the controller.
     support: full
   check_mode:
+    description: Can run in check_mode and return changed status prediction without modifying the target.
     support: full
     details: Reports what would be sent.
   diff_mode:
+    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
     support: none
 """
 

@@ -18,7 +18,7 @@ description:
     Start the unit with M(ansible.builtin.systemd_service); the module only writes it.
   - Only the virtual server I(vip):I(port) is touched; other IPVS rules on the host are left alone.
 version_added: "0.2.0"
-author: sealer_runner developers
+author: sealer_runner developers (!UNKNOWN)
 options:
   vip:
     description: The virtual IP (IPv4 or IPv6) nodes reach the apiserver through.
@@ -59,9 +59,11 @@ options:
     default: 5
 attributes:
   check_mode:
+    description: Can run in check_mode and return changed status prediction without modifying the target.
     support: full
     details: Reads the kernel's IPVS table and reports the rule changes and files it would write.
   diff_mode:
+    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
     support: none
 requirements:
   - ipvsadm and iproute2 on the host (state present or absent with rules to change)
@@ -93,6 +95,7 @@ files:
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.sealer.cluster.plugins.module_utils import _hostfiles, _lvscare
+
 
 def run(module, backend):
     p = module.params

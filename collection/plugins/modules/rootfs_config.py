@@ -25,7 +25,7 @@ description:
   - C(state=query) changes nothing and returns the image's version of the files that merge or
     C(toSecret) Configs land on (the action plugin uses it).
 version_added: "0.1.0"
-author: sealer_runner developers
+author: sealer_runner developers (!UNKNOWN)
 options:
   rootfs:
     description: The rootfs directory, made by M(sealer.cluster.image_layer).
@@ -57,10 +57,13 @@ options:
     default: present
 attributes:
   action:
+    description: Indicates this has a corresponding action plugin so some parts of the options can be executed on the controller.
     support: full
   check_mode:
+    description: Can run in check_mode and return changed status prediction without modifying the target.
     support: full
   diff_mode:
+    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
     support: full
     details: Text files up to 64 KiB.
 """

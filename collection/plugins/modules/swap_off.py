@@ -15,7 +15,7 @@ description:
     failing C(swapoff) fails the task when I(strict) says so, and is a warning otherwise.
   - Swap set up by other means (zram generators, systemd swap units) is not handled.
 version_added: "0.1.0"
-author: sealer_runner developers
+author: sealer_runner developers (!UNKNOWN)
 options:
   fstab:
     description: The fstab whose swap lines are commented out (nothing is done when it does not exist).
@@ -41,8 +41,10 @@ options:
     default: /run/systemd/container
 attributes:
   check_mode:
+    description: Can run in check_mode and return changed status prediction without modifying the target.
     support: full
   diff_mode:
+    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
     support: none
 """
 

@@ -15,7 +15,7 @@ description:
     refuses (read-only C(/proc/sys) in a container) are returned in I(missing) and I(refused). They fail
     the task when I(strict) says so, and are warnings otherwise.
 version_added: "0.1.0"
-author: sealer_runner developers
+author: sealer_runner developers (!UNKNOWN)
 options:
   values:
     description: "Parameters and their wanted values, e.g. C({net.ipv4.ip_forward: 1})."
@@ -44,9 +44,11 @@ options:
     default: /proc/sys
 attributes:
   check_mode:
+    description: Can run in check_mode and return changed status prediction without modifying the target.
     support: full
     details: Reports what would be written; whether the kernel would refuse it is not known.
   diff_mode:
+    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
     support: none
 """
 
