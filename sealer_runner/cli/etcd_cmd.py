@@ -115,7 +115,7 @@ def restore(app: AppContext, snapshot: Path, clusterfile: Path | None, name: str
 
     \b
     Example:
-      sealer_runner etcd restore ~/.sealer_runner/clusters/prod/etcd/etcd-20261203T101500Z-manual.db --force
+      sealer_runner etcd restore /var/lib/sealer_runner/clusters/prod/etcd/etcd-20261203T101500Z-manual.db --force
     """
     started = time.monotonic()
     source = _kubernetes_source(app, clusterfile, name)
