@@ -1,7 +1,9 @@
 """Join benchmark on real booted hosts (systemd-nspawn), issue 13's measurement: joining 1 host to a running
 6-host cluster against a full `run` of the same 7 hosts from scratch, measured in the same run with the same
 image (runtime none, a --mb image in 2 layers). Also counts the tasks that ran and changed on the 6 hosts
-already in the cluster during the join (goal: only what must change: their /etc/hosts). Needs root.
+already in the cluster during the join (goal: only what must change: their /etc/hosts), and a full run of
+2 fresh hosts (a master and the one that would join), the floor below which no join can go while a
+delivery costs what it costs per host. Needs root.
 
     .venv/bin/python bench/join_bench.py [--mb 100]
 """
@@ -94,12 +96,16 @@ def main() -> None:
             with factory(7, tmpfs=False) as hosts:
                 full = timed([SR, "--root", str(root), "-q", "run", "-f",
                               str(clusterfile(work, "full", list(hosts), hosts.key))])
+            with factory(2, tmpfs=False) as hosts:  # the floor: the new host's own work, no cluster around it
+                alone = timed([SR, "--root", str(root), "-q", "run", "-f",
+                               str(clusterfile(work, "alone", list(hosts), hosts.key))])
         finally:
             factory.close()
     print(f"joining 1 host to a running 6-host cluster vs a full run of 7 hosts ({args.mb} MB image, runtime none):")
     print(line("run of 6 hosts (the cluster, once)", first))
     print(line("full run of 7 fresh hosts (peer)", full))
     print(line("join of the 7th host", joined, full) + "   (goal <= 0.3)")
+    print(line("full run of 2 fresh hosts (a floor for any join)", alone, full))
     print(f"  tasks on the 6 hosts already there during the join: {ran} ran, {changed} changed "
           f"({ran / 6:.1f} ran, {changed / 6:.1f} changed per host; the new host ran {ran_new})")
 
