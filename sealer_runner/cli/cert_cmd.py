@@ -14,6 +14,7 @@ from ..errors import InputError, SealerError
 from ..kube.runtime import KUBERNETES, parse_alt_names
 from ..run.cluster import ClusterState, build_request
 from ..run.runner import run as run_playbook
+from ..run.runner import stop_if_interrupted
 from ..clusterfile import read_clusterfile
 from ..run.state import STATE_FILE, applied_dir, masters_state, read_applied, record_cert_sans
 from .check_cmds import CLUSTERFILE_OPTION, _spec
@@ -70,6 +71,7 @@ def cert(app: AppContext, alt_names: str, clusterfile: Path | None) -> None:
     with RunDisplay(app) as display:
         result = run_playbook(request, display)
     display.summary(result)
+    stop_if_interrupted(result, "masters already done have the new certificate; `cert` again finishes the others")
     if not result.ok:
         lines = "\n".join(f"  {f}" for f in result.failures) or result.output_tail or f"  status {result.status}"
         raise SealerError(f"cert failed ({result.status}, rc {result.rc}); masters before the failed one have the "

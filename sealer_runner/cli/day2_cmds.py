@@ -152,11 +152,13 @@ def deliver_to(app: AppContext, text: str, source: Source, new: list[str], *, sk
 @cluster_options
 @click.option("--prune", is_flag=True,
               help="Also remove the image's rootfs and layers, and containerd's data, from the hosts.")
+@click.option("--no-etcd-snapshot", "etcd_snapshot", flag_value=False, default=True,
+              help="Kubernetes: do not take an etcd snapshot before a master leaves.")
 @click.option("--force", is_flag=True, help="Do not ask for confirmation (scripts, CI, AWX).")
 @click.option("-v", "--verbose", "verbose", count=True, help="Ansible's verbosity (-v ... -vvvv).")
 @click.pass_obj
 def delete(app: AppContext, masters: str | None, nodes: str | None, everything: bool, clusterfile: Path | None,
-           name: str | None, prune: bool, force: bool, verbose: int) -> None:
+           name: str | None, prune: bool, etcd_snapshot: bool, force: bool, verbose: int) -> None:
     """Remove hosts from a cluster, or the whole cluster with -a (alias: scale-down).
 
     \b
@@ -167,6 +169,8 @@ def delete(app: AppContext, masters: str | None, nodes: str | None, everything: 
     kernel-module drop-ins; with --prune also the rootfs, the layers and containerd's data. A host that
     cannot be reached is removed from Kubernetes and from the state, with a warning. The hosts that stay
     get the membership changes (/etc/hosts, lvscare's masters). master0 leaves only with -a.
+    Before a master leaves, an etcd snapshot is taken on a master that stays (--no-etcd-snapshot
+    skips it); with -a, the controller's snapshots are moved to <root>/etcd-archive/.
     Asks first on a terminal; --force does not ask.
 
     \b
@@ -188,11 +192,12 @@ def delete(app: AppContext, masters: str | None, nodes: str | None, everything: 
                          f"({current.cluster.name}){' and prune the rootfs' if prune else ''}?")
     remaining = None if everything else yaml.safe_dump_all(
         without_hosts(load_yaml_documents(source.text, source.where), leaving, source.where), sort_keys=False)
-    remove_hosts(app, source, leaving, remaining, prune=prune, verbose=verbose, started=started)
+    remove_hosts(app, source, leaving, remaining, prune=prune, verbose=verbose, started=started,
+                 etcd_snapshot=etcd_snapshot)
 
 
 def remove_hosts(app: AppContext, source: Source, leaving: list[str], remaining: str | None, *, prune: bool,
-                 verbose: int, started: float) -> None:
+                 verbose: int, started: float, etcd_snapshot: bool = True) -> None:
     """*leaving* hosts of the cluster of *source* leave (sealer.cluster.delete); then the hosts of Clusterfile
     *remaining* get the membership changes and it becomes the applied state. *remaining* None: the whole
     cluster goes, and its state with it."""
@@ -203,7 +208,8 @@ def remove_hosts(app: AppContext, source: Source, leaving: list[str], remaining:
     state = ClusterState(app.root, cluster.name)
     request = replace(request, playbook="delete.yml", private_dir=state.dir / "delete", tags=(), skip_tags=(),
                       limit=None, extravars={**request.extravars, "sealer_delete_hosts": leaving,
-                                             "sealer_delete_all": everything, "sealer_prune": prune})
+                                             "sealer_delete_all": everything, "sealer_prune": prune,
+                                             "sealer_etcd_auto_snapshot": etcd_snapshot})
     app.info(f"Removing {len(leaving)} host(s) from cluster {cluster.name}")
     tracker = progress.PlayTracker()
     with RunDisplay(app) as display:
@@ -222,9 +228,13 @@ def remove_hosts(app: AppContext, source: Source, leaving: list[str], remaining:
         app.warn(f"{host} could not be reached: it was removed from the cluster's state"
                  f"{' and from Kubernetes' if source.state.runtime == 'kubernetes' else ''}, but its files stay")
     if remaining is None:
+        from ..run.etcd import archive_snapshots
+
+        kept = archive_snapshots(app.root, cluster.name)
         shutil.rmtree(state.dir, ignore_errors=True)
         app.info(f"Done in {time.monotonic() - started:.1f}s: cluster {cluster.name} removed from every host; "
-                 "its state is gone from this controller")
+                 "its state is gone from this controller"
+                 + (f"; its etcd snapshots are kept in {kept}" if kept else ""))
         return
     spec = load_clusterfile(remaining, source.where)
     members = _request(app, spec, verbose)
@@ -239,16 +249,19 @@ def remove_hosts(app: AppContext, source: Source, leaving: list[str], remaining:
 @cluster_options
 @click.option("--max-unavailable", type=click.IntRange(min=1), default=1, show_default=True,
               help="How many nodes (not masters: those go one at a time) are upgraded at once.")
+@click.option("--no-etcd-snapshot", "etcd_snapshot", flag_value=False, default=True,
+              help="Kubernetes: do not take an etcd snapshot before kubeadm touches master0.")
 @click.option("--force", is_flag=True, help="Do not ask for confirmation (scripts, CI, AWX).")
 @click.option("-v", "--verbose", "verbose", count=True, help="Ansible's verbosity (-v ... -vvvv).")
 @click.pass_obj
 def upgrade(app: AppContext, image: str, clusterfile: Path | None, name: str | None, max_unavailable: int,
-            force: bool, verbose: int) -> None:
+            etcd_snapshot: bool, force: bool, verbose: int) -> None:
     """Upgrade a running cluster to IMAGE (in the local store).
 
     \b
     The new image is delivered as a run delivers it: only the layers the hosts lack travel. With
-    Kubernetes, kubeadm's sequence follows: masters one at a time (master0 `kubeadm upgrade apply`,
+    Kubernetes, an etcd snapshot is taken (`etcd backup`; --no-etcd-snapshot skips it), then
+    kubeadm's sequence follows: masters one at a time (master0 `kubeadm upgrade apply`,
     the others `kubeadm upgrade node`), then nodes --max-unavailable at a time; each host is drained,
     upgraded, its kubelet restarted on the new binary, Ready again and uncordoned. A host already at the
     version is passed over: an interrupted upgrade run again finishes the others. One minor version at
@@ -280,7 +293,8 @@ def upgrade(app: AppContext, image: str, clusterfile: Path | None, name: str | N
     _confirm(app, force, f"Upgrade cluster {spec.cluster.name} from {source.state.image} to {image}"
                          f"{f' (Kubernetes {source.state.kubernetes_version} -> {target})' if target else ''}?")
     request = replace(request, playbook="upgrade.yml")
-    request.extravars.update({"sealer_upgrade": True, "sealer_max_unavailable": max_unavailable})
+    request.extravars.update({"sealer_upgrade": True, "sealer_max_unavailable": max_unavailable,
+                              "sealer_etcd_auto_snapshot": etcd_snapshot})
     app.info(f"Upgrading cluster {spec.cluster.name} to {image}")
     apply_run(app, request, spec, text, started, verb="upgrade",
               platforms=source.state.platforms)
@@ -361,6 +375,10 @@ def apply_cluster(ctx: click.Context, clusterfile: Path, plan_only: bool, as_jso
             if as_json else None
         _print_plan(app, data, plan.lines() or ["no host"])
         raise click.exceptions.Exit(3 if plan.pending or unfinished else 0)
+    if not plan.pending and unfinished:
+        app.info(f"The last {unfinished.get('verb')} did not finish: running every host again to finish it")
+        ctx.invoke(run, clusterfile=clusterfile, verbose=verbose, skip_checks=skip_checks)
+        return
     if not plan.pending:
         app.info(f"Nothing to change: cluster {spec.cluster.name} is as its Clusterfile says (hosts, image, "
                  "Configs, plugins). `sealer_runner run` checks every host for drift.")

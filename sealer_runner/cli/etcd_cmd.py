@@ -5,20 +5,19 @@ put theirs there too)."""
 
 from __future__ import annotations
 
+import os
 import shutil
 import time
-from dataclasses import replace
 from pathlib import Path
 
 import click
 
 from ..errors import InputError, SealerError
-from ..run.cluster import ClusterState
 from ..run.etcd import SNAPSHOT_PATTERN, fetch_dir, snapshots
 from ..run.runner import run as run_playbook
 from ..run.runner import stop_if_interrupted
 from .context import AppContext
-from .day2_cmds import _confirm, _request, cluster_options, cluster_source
+from .day2_cmds import _confirm, cluster_options, cluster_source
 from .run_display import RunDisplay
 
 
@@ -36,11 +35,17 @@ def _kubernetes_source(app: AppContext, clusterfile: Path | None, name: str | No
 
 
 def _run(app: AppContext, source, *, playbook: str, extravars: dict, verbose: int, what: str):
+    """*playbook* on the masters; no image needed (a controller that took the cluster over may not hold it)."""
+    from ..run.remote import imageless_request
+    from .run_cmd import _key
+
     spec = source.spec()
-    request = _request(app, spec, verbose)
-    state = ClusterState(app.root, spec.cluster.name)
-    request = replace(request, playbook=playbook, private_dir=state.dir / "etcd-run", tags=(), skip_tags=(),
-                      limit=None, extravars={**request.extravars, **extravars})
+    masters = list(spec.cluster.masters)
+    base = {"sealer_cluster_name": spec.cluster.name, "sealer_cluster_runtime": source.state.runtime,
+            "sealer_data_root": spec.cluster.data_root}
+    request = imageless_request(spec, app.root, playbook=playbook, private="etcd-run",
+                                extravars={**base, **extravars}, hosts=masters, ssh_key=_key(spec),
+                                verbosity=max(verbose, 1 if app.debug else 0))
     with RunDisplay(app) as display:
         result = run_playbook(request, display)
     display.summary(result)
@@ -87,10 +92,12 @@ def backup(app: AppContext, output: Path | None, keep: int, clusterfile: Path | 
     if not new:
         raise SealerError(f"etcd backup ran, but no snapshot reached {where} (expected {SNAPSHOT_PATTERN})")
     snapshot = new[-1]
-    if output is not None:
+    if output is not None:  # 0600 from the first byte: a snapshot holds the cluster's Secrets
         output.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(snapshot, output)
-        output.chmod(0o600)
+        fd = os.open(output, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "wb") as dest, open(snapshot, "rb") as src:
+            shutil.copyfileobj(src, dest)
+        output.chmod(0o600)  # an existing file kept its mode through O_CREAT
     app.info(f"Done in {time.monotonic() - started:.1f}s: {snapshot} ({snapshot.stat().st_size} bytes)"
              f"{f', copied to {output}' if output else ''}")
 

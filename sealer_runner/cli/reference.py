@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import click
 
-from .main import LAZY_COMMANDS, cli
+from .main import CONTEXT_SETTINGS, LAZY_COMMANDS, cli
 
 WIDTH = 100
 HEADER = """\
@@ -18,15 +18,17 @@ bad input, 3 `apply --plan` with changes pending, 130 interrupted (Ctrl-C).
 """
 
 
-def _help(command: click.Command, path: list[str], parent: click.Context | None) -> str:
-    ctx = click.Context(command, info_name=path[-1], parent=parent, max_content_width=WIDTH, terminal_width=WIDTH)
-    return command.get_help(ctx)
+def _context(command: click.Command, name: str, parent: click.Context | None) -> click.Context:
+    """The context the command gets when run (its own and its parents' context settings: -h, --help)."""
+    settings = {**CONTEXT_SETTINGS, **(command.context_settings or {}), "max_content_width": WIDTH,
+                "terminal_width": WIDTH}
+    return click.Context(command, info_name=name, parent=parent, **settings)
 
 
 def _walk(command: click.Command, path: list[str], parent: click.Context | None, out: list[str]) -> None:
-    ctx = click.Context(command, info_name=path[-1], parent=parent, max_content_width=WIDTH, terminal_width=WIDTH)
+    ctx = _context(command, path[-1], parent)
     level = "#" * min(len(path) + 1, 4)
-    out.append(f"{level} `{' '.join(path)}`\n\n```\n{_help(command, path, parent).rstrip()}\n```\n")
+    out.append(f"{level} `{' '.join(path)}`\n\n```\n{command.get_help(ctx).rstrip()}\n```\n")
     if isinstance(command, click.Group):
         for name in command.list_commands(ctx):
             sub = command.get_command(ctx, name)

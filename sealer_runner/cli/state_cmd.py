@@ -11,6 +11,7 @@ import click
 from ..clusterfile import load_clusterfile, read_clusterfile
 from ..errors import SealerError
 from ..run.runner import run as run_playbook
+from ..run.runner import stop_if_interrupted
 from ..run.takeover import install_pulled, pull_request
 from .context import AppContext
 from .run_cmd import _key
@@ -60,6 +61,7 @@ def pull(app: AppContext, host: str, clusterfile: Path | None, name: str, user: 
                                verbosity=1 if app.debug else 0)
         app.info(f"Copying the cluster state kept on {host}")
         result = run_playbook(request)
+        stop_if_interrupted(result, "nothing was copied to this controller")
         if not result.ok:
             lines = "\n".join(f"  {f}" for f in result.failures) or result.output_tail or f"  status {result.status}"
             raise SealerError(f"state pull from {host} failed:\n{lines}")

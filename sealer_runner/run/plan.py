@@ -93,7 +93,10 @@ DELIVERED_MARK = "rootfs/.sealer-layers.json"
 
 def probe_command(data_root: str, cluster: str) -> str:
     """The read-only shell test ``apply`` runs on each host that stays (exit 0: delivered)."""
-    return f"test -s '{data_root.rstrip('/')}/{cluster}/{DELIVERED_MARK}'"
+    import shlex
+
+    path = f"{data_root.rstrip('/')}/{cluster}/{DELIVERED_MARK}"
+    return f"test -s {shlex.quote(path)}"
 
 
 def with_probe(plan: ClusterPlan, outputs: Iterable[Any]) -> ClusterPlan:

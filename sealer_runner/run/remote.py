@@ -142,16 +142,26 @@ def exec_request(spec: ClusterSpec, root: Path, *, command: str, role: str | Non
     cluster = spec.cluster
     if not command.strip():
         raise InputError("exec: the command is empty")
-    hosts = selected_hosts(cluster, role)
+    return imageless_request(spec, root, playbook="exec.yml", private="exec",
+                             extravars={"sealer_exec_command": command}, hosts=selected_hosts(cluster, role),
+                             ssh_key=ssh_key, verbosity=verbosity)
+
+
+def imageless_request(spec: ClusterSpec, root: Path, *, playbook: str, private: str, extravars: dict[str, Any],
+                      ssh_key: Secret | None, hosts: Sequence[Any] | None = None, verbosity: int = 0) -> RunRequest:
+    """*playbook* on the cluster's hosts (*hosts*, else all) with the run's inventory and SSH secrets, and no
+    image: nothing of the image is read, so it works from a controller that does not hold it (exec, etcd)."""
+    cluster = spec.cluster
+    chosen = list(hosts) if hosts is not None else host_order(cluster)
     state = ClusterState(root, cluster.name)
     password = ssh_password(spec)
     return RunRequest(
-        private_dir=state.dir / "exec", project_dir=PLAYBOOKS_DIR, playbook="exec.yml",
-        inventory=build_inventory(cluster), extravars={"sealer_exec_command": command},
-        ansible_cfg=ansible_cfg(state, max(10, len(hosts))), collections_path=collections_path(root),
+        private_dir=state.dir / private, project_dir=PLAYBOOKS_DIR, playbook=playbook,
+        inventory=build_inventory(cluster), extravars=extravars,
+        ansible_cfg=ansible_cfg(state, max(10, len(chosen))), collections_path=collections_path(root),
         ssh_password=password, ssh_key=ssh_key,
         become_password=password if any(h.ssh.user != "root" for h in cluster.hosts) else None,
-        limit=",".join(h.ip for h in hosts), forks=max(10, len(hosts)), verbosity=verbosity)
+        limit=",".join(h.ip for h in chosen), forks=max(10, len(chosen)), verbosity=verbosity)
 
 
 def selected_hosts(cluster: Cluster, role: str | None) -> list:
@@ -189,6 +199,7 @@ def run_exec(request: RunRequest, cluster: Cluster,
                 on_output(out)
 
     result = run(request, handle)
+    stop_if_interrupted(result, "the command may have run on some hosts")
     selected = (request.limit or "").split(",")
     for ip in selected:
         if ip not in outputs:

@@ -414,7 +414,7 @@ def test_kubeadm_ha_three_masters_two_nodes(tmp_path, test_hosts_factory, capsys
             assert etcdctl(master, "get sealer-e2e --print-value-only").strip() == "before-backup", master.name
             assert etcdctl(master, "get sealer-e2e-later --print-value-only").strip() == "", master.name
             assert etcd_members(master) == sorted(m.name for m in masters)
-            assert master.ssh("ls -d /var/lib/etcd.before-restore-*", check=True).stdout.strip()
+            assert master.ssh("ls -d /var/lib/etcd/member.before-restore-*", check=True).stdout.strip()
             assert (master.rootfs / "etc/kubernetes/manifests/kube-apiserver.yaml").exists()
             assert not (master.rootfs / "etc/kubernetes/sealer-etcd-restore").exists()
         assert etcd_healthy(masters[0]) == 3

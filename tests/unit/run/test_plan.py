@@ -98,8 +98,8 @@ def test_a_host_that_lost_its_files_makes_every_host_run_again_and_an_unreachabl
     from sealer_runner.run.plan import probe_command, with_probe
     from sealer_runner.run.remote import HostOutput
 
-    assert probe_command("/var/lib/sealer/data/", "prod") == \
-        "test -s '/var/lib/sealer/data/prod/rootfs/.sealer-layers.json'"
+    assert probe_command("/var/lib/sealer/data/", "prod") == "test -s /var/lib/sealer/data/prod/rootfs/.sealer-layers.json"
+    assert probe_command("/srv/my data", "prod") == "test -s '/srv/my data/prod/rootfs/.sealer-layers.json'"
     now = plan(text(), text())
     assert not now.pending
     ips = [h.ip for h in now.hosts]
