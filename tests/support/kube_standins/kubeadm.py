@@ -488,6 +488,7 @@ def reset(argv: list[str]) -> dict:
     if left_etcd:
         print(left_etcd)
     systemctl("stop", "kubelet")
+    systemctl("stop", "kube-standin-etcd")  # as kubeadm reset removes the static pods' containers
     for name in ("manifests", "pki", "tmp"):
         shutil.rmtree(f"{K8S}/{name}", ignore_errors=True)
     for name in (*KUBECONFIGS, "kubelet.conf", "super-admin.conf", "bootstrap-kubelet.conf",

@@ -6,10 +6,12 @@ kubelet-check see the failure. It runs no pods but two static pods, as the real 
 /etc/kubernetes/manifests (every half second): kube-apiserver.yaml runs the stand-in apiserver
 (_apiserver.py), started when the manifest comes and stopped when it goes; etcd.yaml runs the manifest's own
 command with the host's **real** etcd (_etcd.py), restarted when the manifest changes and stopped when it
-goes. Ready, it writes /run/kube-standin-kubelet.ready."""
+goes (etcd in a systemd unit of its own, so that it outlives the kubelet as a container does). Ready, it
+writes /run/kube-standin-kubelet.ready."""
 
 from __future__ import annotations
 
+import hashlib
 import os
 import signal
 import subprocess
@@ -22,6 +24,8 @@ READY = "/run/kube-standin-kubelet.ready"
 APISERVER_MANIFEST = K8S + "/manifests/kube-apiserver.yaml"
 ETCD_MANIFEST = K8S + "/manifests/etcd.yaml"
 ETCD_LOG = "/var/log/kube-standin-etcd.log"
+ETCD_UNIT = "kube-standin-etcd"
+ETCD_RUNNING = "/run/kube-standin-etcd.manifest"  # the sha256 of the manifest the running etcd was started from
 FLAGS = {"bootstrap-kubeconfig": True, "kubeconfig": True, "config": True, "container-runtime-endpoint": True,
          "pod-infra-container-image": True, "node-ip": True, "hostname-override": True, "v": True,
          "cgroup-driver": True, "node-labels": True, "register-with-taints": True, "root-dir": True,
@@ -52,12 +56,15 @@ def check(argv: list[str]) -> dict:
 
 
 class StaticPods:
-    """The two static pods the stand-in kubelet runs (see the module's text)."""
+    """The two static pods the stand-in kubelet runs (see the module's text). etcd runs as the transient
+    systemd unit kube-standin-etcd (a container of its own, as with a real container runtime): it outlives a
+    restart or stop of the kubelet, as a real static pod does; kubeadm reset stops it, as the real one removes
+    the containers."""
 
     def __init__(self) -> None:
         self.apiserver = None
-        self.etcd: subprocess.Popen | None = None
-        self.etcd_manifest = b""
+        self._checked = 0.0
+        self._etcd_running = False
 
     def sync(self) -> None:
         if os.path.exists(APISERVER_MANIFEST) != (self.apiserver is not None):
@@ -73,34 +80,50 @@ class StaticPods:
                 manifest = handle.read()
         except OSError:
             manifest = b""
-        if self.etcd is not None and (manifest != self.etcd_manifest or self.etcd.poll() is not None):
-            self.stop_etcd()
-        if manifest and self.etcd is None:
-            self.start_etcd(manifest)
+        digest = hashlib.sha256(manifest).hexdigest() if manifest else ""
+        try:
+            with open(ETCD_RUNNING) as handle:
+                running_digest = handle.read().strip()
+        except OSError:
+            running_digest = ""
+        if time.time() - self._checked > 2 or digest != running_digest:  # systemctl at most every 2 s
+            self._etcd_running = etcd_active()
+            self._checked = time.time()
+        if self._etcd_running and digest != running_digest:
+            stop_etcd()
+            self._etcd_running = False
+        if manifest and not self._etcd_running:
+            self.start_etcd(manifest, digest)
 
-    def start_etcd(self, manifest: bytes) -> None:
+    def start_etcd(self, manifest: bytes, digest: str) -> None:
         import yaml
 
         container = (yaml.safe_load(manifest)["spec"]["containers"])[0]
         command = [str(word) for word in (container.get("command") or []) + (container.get("args") or [])]
-        log = open(ETCD_LOG, "ab")  # noqa: SIM115 (the child keeps it)
-        self.etcd = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
-        self.etcd_manifest = manifest
-        record("static-pod", ["etcd"], started=command, pid=self.etcd.pid)
+        subprocess.run(["systemctl", "reset-failed", ETCD_UNIT], capture_output=True, check=False)
+        done = subprocess.run(["systemd-run", f"--unit={ETCD_UNIT}", "--collect", "--quiet",
+                               f"--property=StandardOutput=append:{ETCD_LOG}",
+                               f"--property=StandardError=append:{ETCD_LOG}", *command],
+                              capture_output=True, text=True, check=False)
+        with open(ETCD_RUNNING, "w") as handle:
+            handle.write(digest)
+        self._etcd_running = done.returncode == 0
+        self._checked = time.time()
+        record("static-pod", ["etcd"], started=command, returncode=done.returncode, stderr=done.stderr.strip())
 
-    def stop_etcd(self) -> None:
-        if self.etcd is None:
-            return
-        if self.etcd.poll() is None:
-            self.etcd.terminate()
-            try:
-                self.etcd.wait(20)
-            except subprocess.TimeoutExpired:
-                self.etcd.kill()
-                self.etcd.wait()
-        record("static-pod", ["etcd"], stopped=self.etcd.pid, returncode=self.etcd.returncode)
-        self.etcd = None
-        self.etcd_manifest = b""
+
+def etcd_active() -> bool:
+    return subprocess.run(["systemctl", "is-active", "--quiet", ETCD_UNIT], check=False).returncode == 0
+
+
+def stop_etcd() -> None:
+    """Stop the etcd 'container' (a manifest that changed or went; kubeadm reset)."""
+    subprocess.run(["systemctl", "stop", ETCD_UNIT], capture_output=True, check=False)
+    try:
+        os.unlink(ETCD_RUNNING)
+    except OSError:
+        pass
+    record("static-pod", ["etcd"], stopped=True)
 
 
 def main() -> None:
@@ -126,8 +149,8 @@ def main() -> None:
             os.unlink(READY)
         except OSError:
             pass
-        pods.stop_etcd()
-        sys.exit(0)
+        sys.exit(0)  # the static pods' containers stay, as with the real kubelet (the apiserver stand-in, a
+        # thread of this process, goes with it: tests stop the kubelet to take a master's apiserver down)
 
     signal.signal(signal.SIGTERM, stop)
     with open(READY, "w") as handle:
