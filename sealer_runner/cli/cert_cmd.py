@@ -73,7 +73,7 @@ def cert(app: AppContext, alt_names: str, clusterfile: Path | None) -> None:
     display.summary(result)
     stop_if_interrupted(result, "masters already done have the new certificate; `cert` again finishes the others")
     if not result.ok:
-        lines = "\n".join(f"  {f}" for f in result.failures) or result.output_tail or f"  status {result.status}"
+        lines = result.why()
         raise SealerError(f"cert failed ({result.status}, rc {result.rc}); masters before the failed one have the "
                           f"new certificate, the failed one kept its old one:\n{lines}\n"
                           f"artifacts for post-mortem: {result.artifacts}")

@@ -49,9 +49,9 @@ def _run(app: AppContext, source, *, playbook: str, extravars: dict, verbose: in
     with RunDisplay(app) as display:
         result = run_playbook(request, display)
     display.summary(result)
-    stop_if_interrupted(result, f"run `etcd {what.split()[-1]}` again (a restore continues where it stopped)")
+    stop_if_interrupted(result, f"run `{what}` again (a restore continues where it stopped)")
     if not result.ok:
-        lines = "\n".join(f"  {f}" for f in result.failures) or result.output_tail or f"  status {result.status}"
+        lines = result.why()
         raise SealerError(f"{what} failed ({result.status}, rc {result.rc}):\n{lines}\n"
                           f"artifacts for post-mortem: {result.artifacts}")
     return result
@@ -113,11 +113,12 @@ def restore(app: AppContext, snapshot: Path, clusterfile: Path | None, name: str
     """Restore every master's etcd from SNAPSHOT (a file `etcd backup` made).
 
     \b
-    Every master must be reachable. The apiservers and etcd stop (their static pod manifests are set
-    aside), each member is restored from the snapshot with the cluster's --initial-cluster (its old
-    data directory is kept beside, as <data-dir>.before-restore-<time>), etcd starts again and its
-    health is waited for, then the apiservers, until /healthz answers. Whatever changed in the cluster
-    since the snapshot is lost. Run again after a failure, it continues where it stopped.
+    Every master must be reachable and have etcdctl. The control plane stops (its static pod manifests
+    are set aside), each member is restored from the snapshot with the cluster's --initial-cluster (its
+    old member is kept in the data directory, as member.before-restore-<time>), etcd starts again and
+    each member's health is waited for, then the apiservers until /healthz answers, then the
+    controller-manager and the scheduler. Whatever changed in the cluster since the snapshot is lost.
+    Run again after a failure, it continues where it stopped.
     Asks first on a terminal; --force does not ask.
 
     \b

@@ -167,7 +167,7 @@ def unfinished(app: AppContext, cluster: str, verb: str, result, tracker, hosts:
     path = progress.record(app.root, cluster, verb, result, tracker, hosts, image=image)
     where = (f"per host, in {path} (`sealer_runner clusters` shows it); the applied state is unchanged; the same "
              f"command again continues (hosts already done are passed over)")
-    lines = "\n".join(f"  {f}" for f in result.failures) or result.output_tail or f"  status {result.status}"
+    lines = result.why()
     if result.status == "canceled":
         raise Interrupted(f"{verb} interrupted: ansible-playbook was stopped. What was done is recorded {where}\n"
                           f"artifacts: {result.artifacts}")

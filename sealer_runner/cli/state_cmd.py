@@ -63,7 +63,7 @@ def pull(app: AppContext, host: str, clusterfile: Path | None, name: str, user: 
         result = run_playbook(request)
         stop_if_interrupted(result, "nothing was copied to this controller")
         if not result.ok:
-            lines = "\n".join(f"  {f}" for f in result.failures) or result.output_tail or f"  status {result.status}"
+            lines = result.why()
             raise SealerError(f"state pull from {host} failed:\n{lines}")
         pulled = install_pulled(app.root, dest, name=name or None, force=force)
     app.info(f"Cluster {pulled.name}: {len(pulled.hosts)} host(s), image {pulled.image}, applied "

@@ -137,7 +137,7 @@ def _clear(out_dir: Path) -> None:
 
 
 def _why(result: RunResult) -> str:
-    return "; ".join(str(f) for f in result.failures) or result.output_tail or f"status {result.status}"
+    return result.why("; ", "")
 
 
 def render_plan(steps: Sequence[PlanStep]) -> list[str]:

@@ -7,14 +7,14 @@ import shutil
 from datetime import datetime, timezone
 from pathlib import Path
 
-from .state import applied_dir
+from .cluster import ClusterState
 
 #: The snapshot files: etcd-<UTC time>-<reason>.db, so that their names sort as they were taken.
 SNAPSHOT_PATTERN = "etcd-*.db"
 
 
 def fetch_dir(root: Path, cluster: str) -> Path:
-    return applied_dir(root, cluster).parent / "etcd"
+    return ClusterState(root, cluster).dir / "etcd"
 
 
 def snapshots(directory: Path) -> list[Path]:

@@ -22,7 +22,8 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from ..util.fs import atomic_write_bytes
-from .state import applied_dir, controller_identity
+from .cluster import ClusterState
+from .state import controller_identity
 
 PROGRESS_FILE = "progress.json"
 _HOST_EVENTS = {"runner_on_ok", "runner_on_skipped", "runner_on_failed", "runner_on_unreachable",
@@ -100,22 +101,25 @@ def record(root: Path, cluster: str, verb: str, result, tracker: PlayTracker, ho
             "at": now.isoformat(timespec="seconds"), "by": controller_identity(),
             "plays": tracker.plays, "artifacts": str(result.artifacts or ""),
             "hosts": host_records(hosts, tracker, result.failures, result.status == "canceled")}
-    path = applied_dir(root, cluster).parent / PROGRESS_FILE
+    path = _path(root, cluster)
     path.parent.mkdir(parents=True, exist_ok=True)
     atomic_write_bytes(path, (json.dumps(data, indent=1) + "\n").encode(), mode=0o600)
     return path
 
 
+def _path(root: Path, cluster: str) -> Path:
+    return ClusterState(root, cluster).dir / PROGRESS_FILE
+
+
 def read(root: Path, cluster: str) -> dict[str, Any] | None:
-    path = applied_dir(root, cluster).parent / PROGRESS_FILE
     try:
-        return json.loads(path.read_text())
+        return json.loads(_path(root, cluster).read_text())
     except (OSError, ValueError):
         return None
 
 
 def clear(root: Path, cluster: str) -> None:
-    (applied_dir(root, cluster).parent / PROGRESS_FILE).unlink(missing_ok=True)
+    _path(root, cluster).unlink(missing_ok=True)
 
 
 def summary(data: Mapping[str, Any]) -> str:

@@ -72,6 +72,12 @@ class RunResult:
     def changed(self) -> int:
         return sum(s.changed for s in self.stats.values())
 
+    def why(self, separator: str = "\n", indent: str = "  ") -> str:
+        """What went wrong, for an error message: each failure (one per line, indented), else the end of
+        Ansible's output, else the status."""
+        return separator.join(f"{indent}{f}" for f in self.failures) or self.output_tail or \
+            f"{indent}status {self.status}"
+
 
 @dataclass(frozen=True)
 class RunRequest:
